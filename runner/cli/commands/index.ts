@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
+import { registerCluster } from './cluster.ts';
+import { registerImages } from './images.ts';
+import { registerUp } from './up.ts';
 
 /** Each subcommand module registers itself on the root program. */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [];
+export const commands: RegisterCommand[] = [registerUp, registerCluster, registerImages];

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds the Go programs the offline kind node image needs, from the Go module proxy.
 #   go-build.sh kind        VERSION OUTDIR   -> OUTDIR/kind
-#   go-build.sh kubernetes  VERSION OUTDIR   -> OUTDIR/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,kubeadm,kubectl}
+#   go-build.sh kubernetes  VERSION OUTDIR   -> OUTDIR/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,kubeadm,kubectl,kube-proxy}
+#                                               (kube-proxy only for side-by-side tests and benchmarks)
 #   go-build.sh etcd        VERSION OUTDIR   -> OUTDIR/etcd
 #   go-build.sh crictl      VERSION OUTDIR   -> OUTDIR/crictl   (VERSION: cri-tools version; K8S_VERSION env: cri-api version)
+#   go-build.sh coredns     VERSION OUTDIR   -> OUTDIR/coredns
 # Each build happens in a throw-away wrapper module under OUTDIR/.mod, so nothing
 # is written outside OUTDIR but Go's own module and build caches.
 set -euo pipefail
@@ -26,7 +28,7 @@ kubernetes)
     go mod edit -replace="$m=$m@$staging"
   done
   go mod edit -require="k8s.io/kubernetes@$version"
-  cmds="kube-apiserver kube-controller-manager kube-scheduler kubelet kubeadm kubectl"
+  cmds="kube-apiserver kube-controller-manager kube-scheduler kubelet kubeadm kubectl kube-proxy"
   go get $(for c in $cmds; do echo "k8s.io/kubernetes/cmd/$c@$version"; done)
   minor=$(echo "$version" | cut -d. -f2)
   ld="-s -w"
@@ -52,6 +54,10 @@ crictl)
   go get "k8s.io/cri-api@$staging" "k8s.io/cri-client@$staging"
   go build -trimpath -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$version" -o "$out/crictl" sigs.k8s.io/cri-tools/cmd/crictl
   ;;
-*) echo "go-build.sh: unknown target $what (kind|kubernetes|etcd|crictl)" >&2; exit 2 ;;
+coredns)
+  # Upstream CoreDNS, for side-by-side tests and benchmarks of svclab's DNS server.
+  GOBIN="$out" go install -trimpath -ldflags '-s -w' "github.com/coredns/coredns@$version"
+  ;;
+*) echo "go-build.sh: unknown target $what (kind|kubernetes|etcd|crictl|coredns)" >&2; exit 2 ;;
 esac
 rm -rf "$mod"

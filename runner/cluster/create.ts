@@ -1,0 +1,151 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type Docker from 'dockerode';
+import type { Status } from '../cli/status.ts';
+import { defaultSpec, dnsServiceIP, renderKindConfig, type ClusterSpec } from '../core/cluster/kind-config.ts';
+import { UserError } from '../errors.ts';
+import { ensureImages, resolveSource, type ImageSet, type SourceChoice } from '../images/build.ts';
+import { listComponents } from '../images/components.ts';
+import { loadKubeConfig } from '../kube/client.ts';
+import { recordHostSysctls } from './host-sysctls.ts';
+import { findKind, Kind } from './kind.ts';
+import { applyObjects, componentManifest, type ManifestVars } from './manifests.ts';
+import { deleteCluster } from './delete.ts';
+import { clusterDir, kubeconfigPath, noteKindNetworkCreated, readRecord, removeClusterState, writeRecord, type ClusterRecord } from './state.ts';
+import { waitForNodesReady, waitForWorkloads } from './wait.ts';
+
+export interface UpOptions {
+  name: string;
+  workers: number;
+  source: SourceChoice;
+  /** Keep a failed cluster for debugging instead of deleting it. */
+  retain: boolean;
+  waitMs: number;
+  status: Status;
+  onLine?: (l: string) => void;
+}
+
+/** Components that other pods need first come first; the rest follow by name. */
+const ORDER = ['cni-agent', 'kube-proxy', 'dns'];
+
+function componentOrder(names: string[]): string[] {
+  return [...ORDER.filter((n) => names.includes(n)), ...names.filter((n) => !ORDER.includes(n)).sort()];
+}
+
+/**
+ * `svclab cluster up`: creates the kind cluster (or finds it), installs svclab's own
+ * CNI agent, kube-proxy and DNS, and waits until every node is Ready and every
+ * component is available. Idempotent. A failed creation is deleted unless retained.
+ */
+export async function clusterUp(docker: Docker, opts: UpOptions): Promise<ClusterRecord> {
+  const { status, name } = opts;
+  const kind = new Kind(await findKind(opts.onLine), opts.onLine);
+  const existing = await kind.clusters();
+  const record = await readRecord(name);
+  if (existing.includes(name) && !record) {
+    throw new UserError(`a kind cluster named "${name}" already exists and was not created by svclab: choose another --name, or delete it with 'kind delete cluster --name ${name}'`);
+  }
+  if (record && !existing.includes(name)) await removeClusterState(name);
+  const fresh = !(record && existing.includes(name));
+  if (!fresh && record!.workers !== opts.workers) {
+    throw new UserError(`cluster "${name}" exists with ${record!.workers} workers, not ${opts.workers}: run 'svclab cluster down --name ${name}' first, or omit --workers`);
+  }
+
+  const source = await resolveSource(docker, fresh ? opts.source : record!.imageSource, status);
+  const images = await ensureImages(docker, { source, status, onLine: opts.onLine });
+  const spec = fresh ? defaultSpec(name, opts.workers) : { ...defaultSpec(name, record!.workers), podSubnet: record!.podSubnet, serviceSubnet: record!.serviceSubnet };
+
+  try {
+    if (fresh) {
+      await recordHostSysctls();
+      if (!(await networkExists(docker, 'kind'))) await noteKindNetworkCreated();
+      await createKindCluster(kind, spec, images, status);
+    }
+    const rec: ClusterRecord = {
+      name,
+      workers: spec.workers,
+      podSubnet: spec.podSubnet,
+      serviceSubnet: spec.serviceSubnet,
+      nodeImage: images.nodeImage,
+      imageSource: images.source,
+      components: images.components,
+      createdAt: record?.createdAt ?? new Date().toISOString(),
+    };
+    await installComponents(docker, kind, spec, images, record, status, opts.waitMs);
+    await writeRecord(rec);
+    return rec;
+  } catch (err) {
+    if (fresh && !opts.retain) {
+      status.end(false);
+      await status.step(`Deleting the failed cluster "${name}" (use --retain to keep it for debugging)`, () => deleteCluster(docker, name, opts.onLine));
+    }
+    throw err;
+  }
+}
+
+async function createKindCluster(kind: Kind, spec: ClusterSpec, images: ImageSet, status: Status): Promise<void> {
+  await mkdir(clusterDir(spec.name), { recursive: true });
+  const configPath = join(clusterDir(spec.name), 'kind-config.yaml');
+  await writeFile(configPath, renderKindConfig(spec));
+  // Written before kind runs so that a failed creation can be found and cleaned up.
+  await writeRecord({
+    name: spec.name,
+    workers: spec.workers,
+    podSubnet: spec.podSubnet,
+    serviceSubnet: spec.serviceSubnet,
+    nodeImage: images.nodeImage,
+    imageSource: images.source,
+    components: {},
+    createdAt: new Date().toISOString(),
+  });
+  await status.step(`Creating kind cluster "${spec.name}" (1 control-plane, ${spec.workers} worker${spec.workers === 1 ? '' : 's'}; no kube-proxy, CoreDNS or default CNI)`, () =>
+    kind.create(spec.name, images.nodeImage, configPath, kubeconfigPath(spec.name)),
+  );
+}
+
+async function controlPlaneAddress(docker: Docker, name: string): Promise<string> {
+  const info = await docker.getContainer(`${name}-control-plane`).inspect();
+  if (!info.State.Running) throw new UserError(`the control-plane node ${name}-control-plane is not running: run 'svclab cluster down --name ${name}' and 'svclab cluster up' again`);
+  const ip = info.NetworkSettings.Networks?.kind?.IPAddress;
+  if (!ip) throw new Error(`cannot find ${name}-control-plane's address on the kind network`);
+  return ip;
+}
+
+async function installComponents(docker: Docker, kind: Kind, spec: ClusterSpec, images: ImageSet, previous: ClusterRecord | undefined, status: Status, waitMs: number): Promise<void> {
+  const names = componentOrder(await listComponents());
+  const refs = names.map((n) => images.components[n]!).filter(Boolean);
+  // A new cluster's nodes start with every component image; an existing one gets the changed ones.
+  const changed = previous ? refs.filter((r) => !Object.values(previous.components).includes(r)) : [];
+  if (changed.length) await status.step(`Loading ${changed.length} svclab image${changed.length === 1 ? '' : 's'} into the nodes`, () => kind.loadImages(spec.name, changed));
+
+  const vars: ManifestVars = {
+    API_SERVER_HOST: await controlPlaneAddress(docker, spec.name),
+    API_SERVER_PORT: '6443',
+    CLUSTER_CIDR: spec.podSubnet,
+    SERVICE_CIDR: spec.serviceSubnet,
+    DNS_SERVICE_IP: dnsServiceIP(spec.serviceSubnet),
+    IMAGE: '',
+  };
+  const kc = loadKubeConfig(kubeconfigPath(spec.name));
+  const applied: KubernetesObject[] = [];
+  await status.step(`Installing svclab components: ${names.filter((n) => images.components[n]).join(', ')}`, async () => {
+    for (const n of names) {
+      const objects = await componentManifest(n, { ...vars, IMAGE: images.components[n] ?? '' });
+      if (!objects) continue;
+      await applyObjects(kc, objects);
+      applied.push(...objects);
+    }
+  });
+  await status.step(`Waiting for ${spec.workers + 1} nodes to be Ready`, () => waitForNodesReady(kc, spec.workers + 1, waitMs));
+  await status.step('Waiting for svclab components to be available', () => waitForWorkloads(kc, applied, waitMs));
+}
+
+async function networkExists(docker: Docker, name: string): Promise<boolean> {
+  try {
+    await docker.getNetwork(name).inspect();
+    return true;
+  } catch {
+    return false;
+  }
+}

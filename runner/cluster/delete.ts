@@ -1,0 +1,38 @@
+import type Docker from 'dockerode';
+import { restoreHostSysctls } from './host-sysctls.ts';
+import { findKind, Kind } from './kind.ts';
+import { forgetKindNetwork, kindNetworkIsOurs, knownClusters, kubeconfigPath, removeClusterState } from './state.ts';
+
+export interface DownResult {
+  deleted: boolean;
+  removedNetwork: boolean;
+  restoredSysctls: Record<string, string>;
+}
+
+/**
+ * Deletes a svclab cluster and everything it made: its node containers and volumes
+ * (kind), its kubeconfig and state, the `kind` Docker network (if svclab's first
+ * cluster created it) once no kind cluster uses it, and the host kernel settings the kubelet changed once no svclab cluster is left.
+ */
+export async function deleteCluster(docker: Docker, name: string, onLine?: (l: string) => void): Promise<DownResult> {
+  const kind = new Kind(await findKind(onLine), onLine);
+  const exists = (await kind.clusters()).includes(name);
+  if (exists) await kind.delete(name, kubeconfigPath(name));
+  await removeClusterState(name);
+  let removedNetwork = false;
+  if ((await kind.clusters()).length === 0 && (await kindNetworkIsOurs())) {
+    try {
+      const net = docker.getNetwork('kind');
+      const info = await net.inspect();
+      if (Object.keys(info.Containers ?? {}).length === 0) {
+        await net.remove();
+        removedNetwork = true;
+      }
+      await forgetKindNetwork();
+    } catch {
+      // no kind network: nothing to remove
+    }
+  }
+  const restoredSysctls = (await knownClusters()).length === 0 ? await restoreHostSysctls() : {};
+  return { deleted: exists, removedNetwork, restoredSysctls };
+}

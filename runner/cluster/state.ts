@@ -1,0 +1,64 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** Where svclab keeps what it knows about its clusters: $SVCLAB_STATE_DIR or $XDG_STATE_HOME/svclab. */
+export function stateDir(...parts: string[]): string {
+  const base = process.env.SVCLAB_STATE_DIR ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local/state'), 'svclab');
+  return join(base, ...parts);
+}
+
+export interface ClusterRecord {
+  name: string;
+  workers: number;
+  podSubnet: string;
+  serviceSubnet: string;
+  nodeImage: string;
+  imageSource: 'online' | 'offline';
+  components: Record<string, string>;
+  createdAt: string;
+}
+
+export const clusterDir = (name: string) => stateDir('clusters', name);
+export const kubeconfigPath = (name: string) => join(clusterDir(name), 'kubeconfig');
+
+export async function readRecord(name: string): Promise<ClusterRecord | undefined> {
+  const p = join(clusterDir(name), 'cluster.json');
+  if (!existsSync(p)) return undefined;
+  return JSON.parse(await readFile(p, 'utf8')) as ClusterRecord;
+}
+
+export async function writeRecord(rec: ClusterRecord): Promise<void> {
+  await mkdir(clusterDir(rec.name), { recursive: true });
+  await writeFile(join(clusterDir(rec.name), 'cluster.json'), `${JSON.stringify(rec, null, 2)}\n`);
+}
+
+export async function removeClusterState(name: string): Promise<void> {
+  await rm(clusterDir(name), { recursive: true, force: true });
+}
+
+/** Names of the clusters svclab has state for. */
+export async function knownClusters(): Promise<string[]> {
+  try {
+    return (await readdir(stateDir('clusters'))).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** kind creates a shared `kind` Docker network; svclab notes when its own cluster was the one that made it. */
+const networkMarker = () => stateDir('kind-network-created-by-svclab');
+
+export async function noteKindNetworkCreated(): Promise<void> {
+  await mkdir(stateDir(), { recursive: true });
+  await writeFile(networkMarker(), '');
+}
+
+export async function kindNetworkIsOurs(): Promise<boolean> {
+  return existsSync(networkMarker());
+}
+
+export async function forgetKindNetwork(): Promise<void> {
+  await rm(networkMarker(), { force: true });
+}
