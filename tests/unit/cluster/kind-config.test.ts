@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { defaultSpec, dnsServiceIP, renderKindConfig, validateClusterName, validateWorkers } from '../../../runner/core/cluster/kind-config.ts';
+import { parseManifest, renderTemplate } from '../../../runner/cluster/manifests.ts';
+import { parse } from 'yaml';
+
+test('the kind config disables kube-proxy, the default CNI and CoreDNS, and keeps preflight skipped', () => {
+  const cfg = parse(renderKindConfig(defaultSpec('lab', 2)));
+  assert.equal(cfg.networking.kubeProxyMode, 'none');
+  assert.equal(cfg.networking.disableDefaultCNI, true);
+  assert.equal(cfg.networking.podSubnet, '10.244.0.0/16');
+  assert.equal(cfg.networking.serviceSubnet, '10.96.0.0/16');
+  assert.deepEqual(parse(cfg.kubeadmConfigPatches[0]).skipPhases, ['preflight', 'addon/kube-proxy', 'addon/coredns']);
+  assert.deepEqual(cfg.nodes.map((n: { role: string }) => n.role), ['control-plane', 'worker', 'worker']);
+});
+
+test('a cluster with no workers is one control-plane node', () => {
+  assert.deepEqual(parse(renderKindConfig(defaultSpec('solo', 0))).nodes, [{ role: 'control-plane' }]);
+});
+
+test('kube-dns sits at the 10th address of the service subnet, where kubeadm points the kubelet', () => {
+  assert.equal(dnsServiceIP('10.96.0.0/16'), '10.96.0.10');
+  assert.equal(dnsServiceIP('10.100.0.0/16'), '10.100.0.10');
+});
+
+test('cluster names and worker counts are checked before anything is created', () => {
+  assert.equal(validateClusterName('svclab'), undefined);
+  assert.equal(validateClusterName('class-1-alice'), undefined);
+  for (const bad of ['Svclab', 'a_b', '-a', 'a-', '', 'x'.repeat(41)]) assert.ok(validateClusterName(bad), bad);
+  assert.equal(validateWorkers('0'), 0);
+  assert.equal(validateWorkers('2'), 2);
+  assert.match(validateWorkers('-1') as string, /whole number/);
+  assert.match(validateWorkers('1.5') as string, /whole number/);
+  assert.match(validateWorkers('11') as string, /at most 10/);
+});
+
+test('manifest placeholders are filled in, and an unknown one is an error instead of an empty string', () => {
+  assert.equal(renderTemplate('image: ${IMAGE}\nhost: ${API_SERVER_HOST}', { IMAGE: 'svclab/x:1', API_SERVER_HOST: '172.18.0.2' }, 'm.yaml'), 'image: svclab/x:1\nhost: 172.18.0.2');
+  assert.throws(() => renderTemplate('x: ${NOPE}', {}, 'm.yaml'), /m\.yaml: unknown placeholder \$\{NOPE\}/);
+  const objs = parseManifest('kind: A\napiVersion: v1\nmetadata: {name: a}\n---\n---\nkind: B\napiVersion: v1\nmetadata: {name: b}\n', 'm.yaml');
+  assert.deepEqual(objs.map((o) => o.kind), ['A', 'B']);
+});
