@@ -159,7 +159,7 @@ export async function startControlPlane(opts: { serviceCIDR?: string } = {}): Pr
         const clean = objects.map(sanitize);
         const namespaces = new Set(clean.map((o) => o.metadata.namespace).filter((n): n is string => !!n && n !== 'default'));
         const existing = new Set(clean.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name));
-        const docs = [...[...namespaces].filter((n) => !existing.has(n)).map((n) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: n } })), ...clean];
+        const docs: (KubeObject & { status?: unknown })[] = [...[...namespaces].filter((n) => !existing.has(n)).map((n) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: n } })), ...clean];
         const ordered = [...docs.filter((o) => o.kind === 'Namespace'), ...docs.filter((o) => o.kind !== 'Namespace')];
         const withoutStatus = ordered.map(({ status: _s, ...rest }) => rest);
         await kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: withoutStatus }));
