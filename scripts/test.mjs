@@ -2,6 +2,9 @@
 // Runs svclab's test suites with node:test (TypeScript through tsx).
 //   node scripts/test.mjs static|unit|integration|e2e|all [file filter…]
 // `all` runs the typecheck and lint first, then every suite.
+// Files named *.cluster.test.ts (and all e2e tests) share one lab cluster, brought up
+// after the other integration tests (which make their own) and deleted at the end
+// unless SVCLAB_KEEP_TEST_CLUSTER=1.
 // Unit tests need nothing. Integration tests need root (network namespaces, iptables)
 // and, for the cluster tests, Docker. e2e tests need Debian's chromium as well.
 import { spawnSync } from 'node:child_process';
@@ -36,6 +39,24 @@ function prepare(suite) {
   return r.status === 0;
 }
 
+const TEST_CLUSTER = process.env.SVCLAB_TEST_CLUSTER ?? 'svclab-test';
+let clusterUp = false;
+function ensureTestCluster() {
+  if (clusterUp) return true;
+  console.log(`\n== bringing up the shared test cluster ${TEST_CLUSTER} ==`);
+  const r = spawnSync(process.execPath, ['bin/svclab.js', 'cluster', 'up', '--name', TEST_CLUSTER], { cwd: root, stdio: 'inherit' });
+  clusterUp = r.status === 0;
+  return clusterUp;
+}
+
+function runFiles(label, files, concurrency) {
+  if (files.length === 0) return true;
+  console.log(`\n== ${label}: ${files.length} files ==`);
+  const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files.map((f) => relative(root, f))];
+  const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...process.env, SVCLAB_TEST_CLUSTER: TEST_CLUSTER } });
+  return r.status === 0;
+}
+
 let failed = false;
 let prepared = false;
 for (const s of suites) {
@@ -56,10 +77,15 @@ for (const s of suites) {
     }
     prepared = true;
   }
-  console.log(`\n== ${s} tests: ${files.length} files ==`);
-  const concurrency = s === 'unit' ? 4 : 2;
-  const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files.map((f) => relative(root, f))];
-  const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...process.env, SVCLAB_TEST_SUITE: s } });
-  if (r.status !== 0) failed = true;
+  const shared = files.filter((f) => s === 'e2e' || f.endsWith('.cluster.test.ts'));
+  const own = files.filter((f) => !shared.includes(f));
+  if (!runFiles(`${s} tests`, own, s === 'unit' ? 4 : 2)) failed = true;
+  if (shared.length) {
+    if (!ensureTestCluster()) failed = true;
+    else if (!runFiles(`${s} tests on cluster ${TEST_CLUSTER}`, shared, 1)) failed = true;
+  }
+}
+if (clusterUp && process.env.SVCLAB_KEEP_TEST_CLUSTER !== '1') {
+  spawnSync(process.execPath, ['bin/svclab.js', 'cluster', 'down', '--name', TEST_CLUSTER], { cwd: root, stdio: 'inherit' });
 }
 process.exit(failed ? 1 : 0);

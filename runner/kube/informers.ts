@@ -49,12 +49,13 @@ export function watchKind<K extends WatchedKind>(kc: KubeConfig, kind: K, opts: 
   type T = KindTypes[K];
   const core = kc.makeApiClient(CoreV1Api);
   const discovery = kc.makeApiClient(DiscoveryV1Api);
+  const labelSelector = opts.labelSelector;
   const sources: Record<WatchedKind, [string, () => Promise<{ items: KubernetesObject[]; metadata?: { resourceVersion?: string } }>]> = {
-    Service: ['/api/v1/services', () => core.listServiceForAllNamespaces()],
-    EndpointSlice: ['/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces()],
-    Node: ['/api/v1/nodes', () => core.listNode()],
-    Namespace: ['/api/v1/namespaces', () => core.listNamespace()],
-    Pod: ['/api/v1/pods', () => core.listPodForAllNamespaces()],
+    Service: ['/api/v1/services', () => core.listServiceForAllNamespaces({ labelSelector })],
+    EndpointSlice: ['/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces({ labelSelector })],
+    Node: ['/api/v1/nodes', () => core.listNode({ labelSelector })],
+    Namespace: ['/api/v1/namespaces', () => core.listNamespace({ labelSelector })],
+    Pod: ['/api/v1/pods', () => core.listPodForAllNamespaces({ labelSelector })],
   };
   const [path, listFn] = sources[kind];
   const informer = makeInformer<T>(kc, path, listFn as never, opts.labelSelector);

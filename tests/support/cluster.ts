@@ -41,3 +41,47 @@ export async function kindLeftovers(cluster: string): Promise<string[]> {
   out.push(...containers.stdout.split('\n').filter(Boolean).map((n) => `container ${n}`));
   return out;
 }
+
+/** Runs a shell command in the cluster's toolbox pod (where a learner's shell runs). */
+export async function toolboxExec(cluster: string, script: string): Promise<string> {
+  const kc = kubeConfigFor(cluster);
+  const [pod] = await waitForPods(kc, 'svclab', 'app.kubernetes.io/name=svclab-toolbox', 1);
+  return execInPod(cluster, 'svclab', pod!.metadata!.name!, ['bash', '-c', script]);
+}
+
+/** Deploys `replicas` echo pods labelled app=<name> in `namespace` and waits until they are ready. */
+export async function deployEcho(cluster: string, namespace: string, name: string, replicas: number, echoImage: string): Promise<V1Pod[]> {
+  const kc = kubeConfigFor(cluster);
+  const { AppsV1Api } = await import('@kubernetes/client-node');
+  await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
+    namespace,
+    body: {
+      metadata: { name },
+      spec: {
+        replicas,
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name } },
+          spec: {
+            terminationGracePeriodSeconds: 1,
+            containers: [
+              {
+                name: 'echo',
+                image: echoImage,
+                imagePullPolicy: 'Never',
+                env: [
+                  { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                  { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+                  { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                ],
+                ports: [{ name: 'http', containerPort: 8080 }],
+                readinessProbe: { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 },
+              },
+            ],
+          },
+        },
+      },
+    },
+  });
+  return waitForPods(kc, namespace, `app=${name}`, replicas);
+}

@@ -19,6 +19,7 @@ export interface ControlPlane {
   kubeconfig: string;
   /** https://127.0.0.1:PORT */
   server: string;
+  port: number;
   token: string;
   /** Creates the objects (namespaces first) and sets their status (Node addresses, LoadBalancer ingress). */
   apply(objects: KubeObject[]): Promise<void>;
@@ -30,10 +31,13 @@ export function controlPlaneBinaries(): { etcd: string; apiserver: string; kubec
   return { etcd: goBinary('etcd'), apiserver: goBinary('kubernetes', 'kube-apiserver'), kubectl: goBinary('kubernetes', 'kubectl') };
 }
 
-/** Why a control plane cannot start here, or undefined if it can. */
-export function controlPlaneUnavailable(): string | undefined {
+/** An upstream Kubernetes binary built by svclab (kube-proxy, kubectl, …). */
+export const upstreamBinary = (name: string) => goBinary('kubernetes', name);
+
+/** Why a control plane (plus the given upstream binaries) cannot start here, or undefined if it can. */
+export function controlPlaneUnavailable(extra: string[] = []): string | undefined {
   const b = controlPlaneBinaries();
-  const missing = Object.values(b).filter((p) => !existsSync(p));
+  const missing = [...Object.values(b), ...extra.map(upstreamBinary)].filter((p) => !existsSync(p));
   return missing.length ? `not built yet: ${missing.join(', ')} (run 'svclab images build-offline')` : undefined;
 }
 
@@ -152,6 +156,7 @@ export async function startControlPlane(opts: { serviceCIDR?: string } = {}): Pr
     return {
       kubeconfig,
       server,
+      port: apiPort,
       token,
       kubectl,
       stop,

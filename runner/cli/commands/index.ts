@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
 import { registerCluster } from './cluster.ts';
 import { registerImages } from './images.ts';
+import { registerServe } from './serve.ts';
 import { registerUp } from './up.ts';
+import { registerProxy } from './proxy.ts';
 
 /** Each subcommand module registers itself on the root program. */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerUp, registerCluster, registerImages];
+export const commands: RegisterCommand[] = [registerUp, registerCluster, registerImages, registerServe, registerProxy];

@@ -1,0 +1,132 @@
+import { Option, type Command } from 'commander';
+import { canonicalIP } from '../../core/proxy/ip.ts';
+import { parseDump } from '../../core/proxy/iptables-dump.ts';
+import { renderSnapshot } from '../../core/proxy/snapshot.ts';
+import { formatTrace, tracePacket, type TraceResult } from '../../core/proxy/trace.ts';
+import type { RulesSource } from '../../proxy/trace-source.ts';
+import { UserError } from '../../errors.ts';
+import { readStateFile } from '../../kube/state-file.ts';
+import { addRuleFlags, parseBool, settingsFromFlags, type RuleFlagValues } from '../../proxy/flags.ts';
+import { onceLogger } from '../../proxy/log.ts';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export function registerProxy(program: Command): void {
+  const proxy = program.command('proxy').description('svclab\'s kube-proxy (iptables mode): render its rules, trace packets through them, or run it');
+
+  addRuleFlags(
+    proxy
+      .command('render')
+      .description('print the iptables-restore input of one full sync for a state file (a kubectl List of Services, EndpointSlices and Nodes)')
+      .requiredOption('--state <file>', 'kubectl get -o yaml|json output: v1 Services, discovery.k8s.io/v1 EndpointSlices, v1 Nodes')
+      .option('--node-ip <ip>', 'an address of this node (repeatable); --nodeport-addresses selects among them', collect, []),
+  )
+    .addOption(new Option('--nfacct [bool]', 'whether the nfacct counters exist (the rules that count into them are emitted only then)').argParser(parseBool('nfacct')).default(true))
+    .addOption(new Option('--random-fully [bool]', 'whether iptables supports MASQUERADE --random-fully (every iptables >= 1.6.2 does)').argParser(parseBool('random-fully')).default(true))
+    .action(async (opts: RuleFlagValues & { state: string; nodeIp: string[]; nfacct: boolean; randomFully: boolean }) => {
+      const settings = settingsFromFlags(opts, { localAddresses: opts.nodeIp, nfacct: opts.nfacct, randomFully: opts.randomFully });
+      const objects = await readStateFile(opts.state);
+      const log = onceLogger((line) => process.stderr.write(`svclab proxy render: ${line}\n`));
+      const result = renderSnapshot(objects, settings, log);
+      if (objects.length === 0) throw new UserError(`state file ${opts.state} holds no objects: pass kubectl get services,endpointslices,nodes -A -o yaml output`);
+      process.stdout.write(result.text);
+    });
+
+  proxy
+    .command('trace')
+    .description('follow a packet through a node\'s iptables rules like netfilter: every jump, each random branch with its probability, DNAT, filter verdict, masquerade')
+    .option('--rules <file>', 'an iptables-save dump (or `svclab proxy render` output)')
+    .option('--node <name>', 'read the live rules of this cluster node (docker exec <node> iptables-save)')
+    .requiredOption('--src <ip>', 'the packet\'s source address')
+    .requiredOption('--dst <ip:port>', 'the destination address and port')
+    .addOption(new Option('--proto <proto>', 'the protocol').choices(['tcp', 'udp', 'sctp']).default('tcp'))
+    .option('--sport <port>', 'the source port, for rules that match on it')
+    .option('--node-ip <ip>', 'with --rules: an address of the node (repeatable), for "addrtype LOCAL"', collect, [])
+    .option('--recent <name>', 'a `recent` list that already holds the source (a returning client; repeatable)', collect, [])
+    .option('--json', 'print the result as JSON', false)
+    .action(async (opts: { rules?: string; node?: string; src: string; dst: string; proto: 'tcp' | 'udp' | 'sctp'; sport?: string; nodeIp: string[]; recent: string[]; json: boolean }) => {
+      const { fileRulesSource, dockerNodeSource } = await import('../../proxy/trace-source.ts');
+      if (!opts.rules === !opts.node) throw new UserError('give exactly one of --rules FILE or --node NODE');
+      const source = opts.rules ? fileRulesSource(opts.rules, opts.nodeIp) : dockerNodeSource(opts.node!);
+      const result = await traceFromSource(source, opts);
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : formatTrace(result));
+    });
+
+  addRunFlags(
+    proxy
+      .command('run')
+      .description('run svclab\'s kube-proxy against an API server, programming this network namespace (or --netns)')
+      .option('--netns <name>', 'program the rules inside this network namespace (ip netns) instead of the current one'),
+  ).action(async (opts: RunFlagValues) => {
+    const running = await startFromFlags(opts);
+    await new Promise<void>((resolve) => {
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
+    });
+    await running.stop();
+  });
+}
+
+/** Parses and checks the packet, reads the rules from `source`, traces. */
+export async function traceFromSource(source: RulesSource, opts: { src: string; dst: string; proto: 'tcp' | 'udp' | 'sctp'; sport?: string; nodeIp?: string[]; recent?: string[] }): Promise<TraceResult> {
+  const src = canonicalIP(opts.src);
+  if (!src) throw new UserError(`--src ${JSON.stringify(opts.src)} is not an IP address`);
+  const m = /^\[(.+)\]:(\d+)$/.exec(opts.dst) ?? /^([^:]+):(\d+)$/.exec(opts.dst);
+  const dst = m ? canonicalIP(m[1]!) : null;
+  const dport = m ? Number(m[2]) : NaN;
+  if (!dst || !(dport >= 1 && dport <= 65535)) throw new UserError(`--dst ${JSON.stringify(opts.dst)}: expected IP:PORT, e.g. 10.96.0.10:80`);
+  const sport = opts.sport === undefined ? undefined : Number(opts.sport);
+  if (sport !== undefined && !(Number.isInteger(sport) && sport >= 1 && sport <= 65535)) throw new UserError(`--sport ${opts.sport}: expected a port number`);
+  for (const ip of opts.nodeIp ?? []) if (!canonicalIP(ip)) throw new UserError(`--node-ip ${JSON.stringify(ip)} is not an IP address`);
+  const text = await source.rules();
+  let dump;
+  try {
+    dump = parseDump(text);
+  } catch (err) {
+    throw new UserError(`rules from ${source.label} cannot be read: ${(err as Error).message}`);
+  }
+  return tracePacket(dump, { src, dst, dport, proto: opts.proto, sport }, { localAddresses: await source.localAddresses(), recent: opts.recent });
+}
+
+export interface RunFlagValues extends RuleFlagValues {
+  kubeconfig?: string;
+  proxyMode: string;
+  iptablesSyncPeriod: string;
+  iptablesMinSyncPeriod: string;
+  healthzBindAddress: string;
+  metricsBindAddress: string;
+  netns?: string;
+}
+
+/** `svclab proxy run` and the in-cluster component share these flags (upstream names). */
+export function addRunFlags(cmd: Command): Command {
+  return addRuleFlags(cmd)
+    .option('--kubeconfig <file>', 'kubeconfig of the API server (default: $KUBECONFIG, the in-cluster service account, ~/.kube/config)')
+    .addOption(new Option('--proxy-mode <mode>', 'which proxy mode to use').choices(['iptables']).default('iptables'))
+    .option('--iptables-sync-period <duration>', 'how often re-synchronizing and cleanup (canary check, stale chains) happen', '30s')
+    .option('--iptables-min-sync-period <duration>', 'the minimum period between rule resyncs; 0 syncs on every change', '1s')
+    .option('--healthz-bind-address <host:port>', 'where /healthz and /livez are served ("" to disable)', '0.0.0.0:10256')
+    .option('--metrics-bind-address <host:port>', 'where /metrics is served ("" to disable)', '127.0.0.1:10249');
+}
+
+export async function startFromFlags(opts: RunFlagValues) {
+  const { runProxy, parseDuration } = await import('../../proxy/run.ts');
+  const { loadKubeConfig } = await import('../../kube/client.ts');
+  const { prefixedExec } = await import('../../proxy/exec.ts');
+  const { stderrLine } = await import('../../proxy/log.ts');
+  const syncPeriodMs = parseDuration(opts.iptablesSyncPeriod);
+  const minSyncPeriodMs = parseDuration(opts.iptablesMinSyncPeriod);
+  if (syncPeriodMs === null || syncPeriodMs <= 0) throw new UserError(`--iptables-sync-period ${opts.iptablesSyncPeriod}: expected a duration greater than 0, e.g. 30s`);
+  if (minSyncPeriodMs === null) throw new UserError(`--iptables-min-sync-period ${opts.iptablesMinSyncPeriod}: expected a duration, e.g. 1s`);
+  const settings = settingsFromFlags(opts);
+  return runProxy({
+    kubeconfig: loadKubeConfig(opts.kubeconfig),
+    settings,
+    syncPeriodMs,
+    minSyncPeriodMs,
+    healthzBindAddress: opts.healthzBindAddress,
+    metricsBindAddress: opts.metricsBindAddress,
+    exec: opts.netns ? prefixedExec(['ip', 'netns', 'exec', opts.netns]) : undefined,
+    procSys: process.env.SVCLAB_PROC_SYS || undefined,
+    log: stderrLine,
+  });
+}

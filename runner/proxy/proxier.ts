@@ -1,0 +1,271 @@
+// The iptables proxier (upstream pkg/proxy/iptables Proxier): event handlers feed the
+// change trackers, syncs are batched by a BoundedFrequencyRunner, each sync renders one
+// iptables-restore input (partial when possible) and applies it.
+import { JUMP_CHAINS, KUBELET_JUMP_CHAINS, KUBE_PROXY_CANARY, NFACCT_CT_STATE_INVALID_DROPPED, NFACCT_LOCALHOST_NODEPORTS_ACCEPTED, jumpRuleArgs } from '../core/proxy/chains.ts';
+import type { IPFamily } from '../core/proxy/ip.ts';
+import { renderOptionsFor, type ProxySettings } from '../core/proxy/options.ts';
+import { isLargeCluster, renderRules, type RenderOptions, type RenderResult } from '../core/proxy/render.ts';
+import { ProxyState } from '../core/proxy/tracker.ts';
+import { LABEL_TOPOLOGY_ZONE, type EndpointSlice, type Node, type Service } from '../core/proxy/types.ts';
+import { BoundedFrequencyRunner } from './bounded-runner.ts';
+import { cleanStaleUDPEntries } from './conntrack.ts';
+import type { Exec } from './exec.ts';
+import type { ProxyHealth } from './health.ts';
+import { RestoreError, chainsInSave, linesAround, type Iptables, type Table } from './iptables.ts';
+import { onceLogger, type LogLine } from './log.ts';
+import type { ProxyMetrics } from './metrics.ts';
+import type { Nfacct } from './nfacct.ts';
+
+/** Upstream proxyutil.FullSyncPeriod. */
+export const FULL_SYNC_PERIOD_MS = 60 * 60 * 1000;
+
+export interface ProxierOptions {
+  settings: ProxySettings;
+  /** This node's Node object as known at start (node IP, zone, NodeCIDR). */
+  node: Node | null;
+  family?: IPFamily;
+  iptables: Iptables;
+  /** Runs `conntrack` (same namespace as iptables). */
+  exec: Exec;
+  nfacct?: Nfacct | null;
+  metrics?: ProxyMetrics | null;
+  health?: ProxyHealth | null;
+  syncPeriodMs: number;
+  minSyncPeriodMs: number;
+  log: LogLine;
+  /** Called after every sync attempt (tests wait on it). */
+  onSynced?: (r: { ok: boolean; full: boolean; result?: RenderResult }) => void;
+}
+
+export class Proxier {
+  readonly family: IPFamily;
+  readonly state: ProxyState;
+  private readonly o: ProxierOptions;
+  private readonly runner: BoundedFrequencyRunner;
+  private renderOptions: RenderOptions;
+  private servicesSynced = false;
+  private endpointSlicesSynced = false;
+  private needFullSync = true;
+  private lastFullSync = 0;
+  private lastCleanup = 0;
+  private topologyZone: string | undefined;
+  private syncing: Promise<boolean> = Promise.resolve(true);
+  private stopped = false;
+  private canaryTimer: NodeJS.Timeout | null = null;
+  readonly warn: (key: string, message: string) => void;
+
+  constructor(o: ProxierOptions) {
+    this.o = o;
+    this.family = o.family ?? 'IPv4';
+    this.warn = onceLogger(o.log);
+    this.state = new ProxyState(this.family, o.settings.nodeName, this.warn);
+    this.renderOptions = renderOptionsFor({ ...o.settings, randomFully: o.iptables.hasRandomFully }, o.node, this.family);
+    this.topologyZone = o.node?.metadata?.labels?.[LABEL_TOPOLOGY_ZONE];
+    this.runner = new BoundedFrequencyRunner(() => this.syncProxyRules(), o.minSyncPeriodMs, o.syncPeriodMs, FULL_SYNC_PERIOD_MS);
+  }
+
+  private get initialized(): boolean {
+    return this.servicesSynced && this.endpointSlicesSynced;
+  }
+
+  /** Queues a sync (upstream Proxier.Sync). */
+  sync(): void {
+    this.o.health?.queuedUpdate(this.family);
+    this.o.metrics?.lastQueuedTimestamp.set({ ip_family: this.family }, Date.now() / 1000);
+    this.runner.run();
+  }
+
+  onServiceUpdate(previous: Service | null, current: Service | null): void {
+    this.o.metrics?.serviceChangesTotal.inc();
+    const pending = this.state.onService(previous, current);
+    this.o.metrics?.serviceChangesPending.set(this.state.pendingServiceChanges);
+    if (pending && this.initialized) this.sync();
+  }
+
+  onEndpointSliceUpdate(slice: EndpointSlice, removed: boolean): void {
+    this.o.metrics?.endpointChangesTotal.inc();
+    const changed = this.state.onEndpointSlice(slice, removed);
+    this.o.metrics?.endpointChangesPending.set(this.state.pendingEndpointChanges);
+    if (changed && this.initialized) this.sync();
+  }
+
+  /** Called once each when the first lists arrive; each syncs unconditionally, like upstream. */
+  onServicesSynced(): Promise<boolean> {
+    this.servicesSynced = true;
+    return this.syncProxyRules();
+  }
+
+  onEndpointSlicesSynced(): Promise<boolean> {
+    this.endpointSlicesSynced = true;
+    return this.syncProxyRules();
+  }
+
+  /** This node changed: a new topology zone makes the next sync a full one. */
+  onNode(node: Node | null): void {
+    if (this.o.health) this.o.health.node = node;
+    const zone = node?.metadata?.labels?.[LABEL_TOPOLOGY_ZONE];
+    if (node && zone !== this.topologyZone) {
+      this.topologyZone = zone;
+      this.renderOptions = { ...this.renderOptions, topologyLabels: zone === undefined ? {} : { [LABEL_TOPOLOGY_ZONE]: zone } };
+      this.needFullSync = true;
+      this.sync();
+    }
+  }
+
+  /** A full resync now, whatever changed (the canary was deleted). */
+  forceSync(): Promise<boolean> {
+    this.needFullSync = true;
+    return this.syncProxyRules();
+  }
+
+  /** Runs the sync loop and the canary monitor until stop(). */
+  start(): void {
+    this.o.health?.updated(this.family);
+    this.o.metrics?.lastQueuedTimestamp.set({ ip_family: this.family }, Date.now() / 1000);
+    void this.runner.loop();
+    void this.monitorCanary();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.runner.stop();
+    if (this.canaryTimer) clearTimeout(this.canaryTimer);
+  }
+
+  /** One sync; syncs never overlap. Resolves false when it failed (a retry is scheduled). */
+  syncProxyRules(): Promise<boolean> {
+    const next = this.syncing.then(() => this.doSync());
+    this.syncing = next.catch(() => false);
+    return next;
+  }
+
+  private async doSync(): Promise<boolean> {
+    if (!this.initialized || this.stopped) return true;
+    const started = performance.now();
+    const full = this.needFullSync || Date.now() - this.lastFullSync > FULL_SYNC_PERIOD_MS;
+    const update = this.state.update();
+    this.o.metrics?.serviceChangesPending.set(0);
+    this.o.metrics?.endpointChangesPending.set(0);
+    let ok = false;
+    let result: RenderResult | undefined;
+    try {
+      result = await this.apply(full, update.updatedServices);
+      ok = result !== undefined;
+      if (ok) {
+        this.needFullSync = false;
+        if (full) this.lastFullSync = Date.now();
+        await this.afterSuccess(result!, update);
+      }
+    } catch (err) {
+      this.o.log(`sync failed: ${(err as Error).message}`);
+      ok = false;
+    }
+    if (!ok) {
+      if (!full) this.o.metrics?.partialRestoreFailures.inc({ ip_family: this.family });
+      // The trackers' changes are consumed: only a full sync can catch up.
+      this.needFullSync = true;
+      this.o.log(`sync failed; retrying in ${this.o.syncPeriodMs / 1000}s with a full sync`);
+    }
+    const secs = (performance.now() - started) / 1000;
+    this.o.metrics?.syncLatency.observe({ ip_family: this.family }, secs);
+    (full ? this.o.metrics?.syncFullLatency : this.o.metrics?.syncPartialLatency)?.observe({ ip_family: this.family }, secs);
+    this.o.onSynced?.({ ok, full, result });
+    return ok;
+  }
+
+  private async apply(full: boolean, updatedServices: Set<string>): Promise<RenderResult | undefined> {
+    const ipt = this.o.iptables;
+    let options = this.renderOptions;
+    if (full) {
+      for (const j of [...JUMP_CHAINS, ...KUBELET_JUMP_CHAINS]) {
+        await ipt.ensureChain(j.table, j.dstChain);
+        await ipt.ensureRule('-I', j.table, j.srcChain, jumpRuleArgs(j));
+      }
+      if (this.o.nfacct) {
+        const ct = await this.o.nfacct.ensure(NFACCT_CT_STATE_INVALID_DROPPED);
+        const np = await this.o.nfacct.ensure(NFACCT_LOCALHOST_NODEPORTS_ACCEPTED);
+        this.renderOptions = options = { ...options, nfacct: { ctStateInvalidDropped: ct, localhostNodePortsAccepted: np } };
+      } else if (this.o.nfacct === null) {
+        this.renderOptions = options = { ...options, nfacct: { ctStateInvalidDropped: false, localhostNodePortsAccepted: false } };
+      }
+    }
+    const view = { servicePorts: this.state.servicePorts(), endpointsFor: (k: string) => this.state.endpointsFor(k) };
+    let existingNatChains: string[] | null = null;
+    if (!isLargeCluster(view) || Date.now() - this.lastCleanup > this.o.syncPeriodMs) {
+      try {
+        existingNatChains = chainsInSave(await ipt.save('nat'));
+        this.lastCleanup = Date.now();
+      } catch (err) {
+        this.o.log(`iptables-save failed, stale chains will not be deleted: ${(err as Error).message}`);
+      }
+    }
+    const result = renderRules(view, options, { full, updatedServices, existingNatChains });
+    const m = this.o.metrics;
+    m?.rulesTotal.set({ table: 'filter', ip_family: this.family }, result.filterRules);
+    m?.rulesLast.set({ table: 'filter', ip_family: this.family }, result.filterRules);
+    m?.rulesTotal.set({ table: 'nat', ip_family: this.family }, result.natRulesTotal);
+    m?.rulesLast.set({ table: 'nat', ip_family: this.family }, result.natRulesLast);
+    try {
+      await ipt.restoreAll(result.text);
+    } catch (err) {
+      const line = err instanceof RestoreError ? err.line : null;
+      this.o.log(`failed to execute iptables-restore: ${(err as Error).message.split('\n')[0]}${line ? `\n${linesAround(result.text, line)}` : ''}`);
+      m?.restoreFailures.inc({ ip_family: this.family });
+      return undefined;
+    }
+    return result;
+  }
+
+  private async afterSuccess(result: RenderResult, update: ReturnType<ProxyState['update']>): Promise<void> {
+    const m = this.o.metrics;
+    for (const times of update.lastChangeTriggerTimes.values()) for (const t of times) m?.networkProgramming.observe({ ip_family: this.family }, (Date.now() - t) / 1000);
+    m?.noLocalEndpoints.set({ traffic_policy: 'internal', ip_family: this.family }, result.noLocalEndpoints.internal);
+    m?.noLocalEndpoints.set({ traffic_policy: 'external', ip_family: this.family }, result.noLocalEndpoints.external);
+    this.o.health?.updated(this.family);
+    m?.lastTimestamp.set({ ip_family: this.family }, Date.now() / 1000);
+    if (update.conntrackCleanupRequired) {
+      const started = performance.now();
+      try {
+        const n = await cleanStaleUDPEntries(this.o.exec, this.family, this.state.servicePorts(), (k) => this.state.endpointsFor(k));
+        m?.conntrackDeleted.inc({ ip_family: this.family }, n);
+      } catch (err) {
+        this.o.log(`failed to clear stale conntrack entries: ${(err as Error).message}`);
+      }
+      m?.conntrackLatency.observe({ ip_family: this.family }, (performance.now() - started) / 1000);
+    }
+  }
+
+  /**
+   * Upstream's iptables Monitor: keep an empty KUBE-PROXY-CANARY chain in mangle, nat and
+   * filter; when it disappears from mangle (someone flushed the tables), wait until it is
+   * gone from the others too, then resync everything.
+   */
+  private async monitorCanary(): Promise<void> {
+    const tables: Table[] = ['mangle', 'nat', 'filter'];
+    const ipt = this.o.iptables;
+    const wait = (ms: number) => new Promise<void>((r) => (this.canaryTimer = setTimeout(r, ms)));
+    while (!this.stopped) {
+      try {
+        for (const t of tables) await ipt.ensureChain(t, KUBE_PROXY_CANARY);
+      } catch (err) {
+        this.o.log(`could not set up iptables canary: ${(err as Error).message}`);
+        await wait(this.o.syncPeriodMs);
+        continue;
+      }
+      for (;;) {
+        await wait(this.o.syncPeriodMs);
+        if (this.stopped) return;
+        if (!(await ipt.chainExists(tables[0]!, KUBE_PROXY_CANARY).catch(() => true))) break;
+      }
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline) {
+        const left = await Promise.all(tables.slice(1).map((t) => ipt.chainExists(t, KUBE_PROXY_CANARY).catch(() => true)));
+        if (!left.some(Boolean)) break;
+        await wait(100);
+      }
+      if (this.stopped) return;
+      this.o.log('iptables canary deleted: rules were flushed, resyncing');
+      await this.forceSync();
+    }
+  }
+}

@@ -1,0 +1,188 @@
+// Runs the proxy against an API server: this node's Node object, informers for Services
+// and EndpointSlices (skipping the ones upstream skips), the sync loop, the canary
+// monitor, /healthz and /livez, and /metrics. Used by `svclab proxy run` and the DaemonSet.
+import type { KubeConfig, V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
+import { readFile, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import { NFACCT_CT_STATE_INVALID_DROPPED } from '../core/proxy/chains.ts';
+import { nodeHostIPs, renderOptionsFor, type ProxySettings } from '../core/proxy/options.ts';
+import type { EndpointSlice, Node, Service } from '../core/proxy/types.ts';
+import { watchKind, type Watcher } from '../kube/informers.ts';
+import { hostExec, type Exec } from './exec.ts';
+import { ProxyHealth, serveHealth, serveMetrics } from './health.ts';
+import { detectBackend, newIptables, type Backend } from './iptables.ts';
+import type { LogLine } from './log.ts';
+import { newMetrics } from './metrics.ts';
+import { newNfacct } from './nfacct.ts';
+import { Proxier } from './proxier.ts';
+
+export interface RunProxyOptions {
+  kubeconfig: KubeConfig;
+  settings: ProxySettings;
+  syncPeriodMs: number;
+  minSyncPeriodMs: number;
+  /** "host:port", or "" for none. */
+  healthzBindAddress: string;
+  metricsBindAddress: string;
+  /** Where iptables, conntrack, nfacct and sysctl run (default: this process's namespace). */
+  exec?: Exec;
+  backend?: Backend;
+  /** Where the node's /proc/sys is mounted, when not at /proc/sys (see sysctl()). */
+  procSys?: string;
+  /** How long to wait for this node's Node object to have addresses (upstream: 30 s). */
+  nodeWaitMs?: number;
+  log: LogLine;
+}
+
+export interface RunningProxy {
+  proxier: Proxier;
+  backend: Backend;
+  stop(): Promise<void>;
+}
+
+/** The label selector of upstream's informers: objects for other proxies and headless services are not ours. */
+export const INFORMER_LABEL_SELECTOR = '!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless';
+
+export function splitHostPort(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  const host = addr.slice(0, i).replace(/^\[|\]$/g, '');
+  const port = Number(addr.slice(i + 1));
+  if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`bad address ${JSON.stringify(addr)}: expected host:port`);
+  return { host: host || '0.0.0.0', port };
+}
+
+/**
+ * Reads (and with `value`, sets) a sysctl: through `sysctl` where the proxy's commands
+ * run, or, with procSys, through files under it (a pod mounts the node's /proc/sys there,
+ * since its own /proc/sys is read-only without privileges).
+ */
+async function sysctl(exec: Exec, procSys: string | undefined, name: string, value?: number): Promise<number | null> {
+  if (procSys) {
+    const path = join(procSys, ...name.split('.'));
+    if (value !== undefined) await writeFile(path, `${value}\n`).catch(() => {});
+    const text = await readFile(path, 'utf8').catch(() => null);
+    return text === null ? null : Number(text.trim());
+  }
+  if (value !== undefined) await exec('sysctl', ['-qw', `${name}=${value}`], { allowFailure: true });
+  const r = await exec('sysctl', ['-n', name], { allowFailure: true }).catch(() => null);
+  return r && r.code === 0 ? Number(r.stdout.trim()) : null;
+}
+
+async function waitForNode(kc: KubeConfig, name: string, waitMs: number, onNode: (n: Node | null) => void): Promise<{ watcher: Watcher<V1Node>; node: Node | null }> {
+  let current: Node | null = null;
+  let resolveFirst: (() => void) | null = null;
+  const hasIPs = () => current !== null && nodeHostIPs(current).length > 0;
+  const watcher = watchKind(kc, 'Node', {
+    onEvent: (ev) => {
+      if (ev.object.metadata?.name !== name) return;
+      current = ev.type === 'delete' ? null : (ev.object as Node);
+      onNode(current);
+      if (hasIPs()) resolveFirst?.();
+    },
+  });
+  if (!hasIPs()) await new Promise<void>((resolve) => {
+    resolveFirst = resolve;
+    setTimeout(resolve, waitMs);
+  });
+  resolveFirst = null;
+  return { watcher, node: current };
+}
+
+export async function runProxy(o: RunProxyOptions): Promise<RunningProxy> {
+  const exec = o.exec ?? hostExec;
+  let proxier: Proxier | null = null;
+  let health: ProxyHealth | null = null;
+  const { watcher: nodeWatcher, node } = await waitForNode(o.kubeconfig, o.settings.nodeName, o.nodeWaitMs ?? 30_000, (n) => {
+    proxier?.onNode(n);
+    if (health) health.node = n;
+  });
+  if (!node) o.log(`timed out waiting for node ${JSON.stringify(o.settings.nodeName)} to exist; assuming its IP is loopback`);
+
+  const settings = { ...o.settings };
+  if (settings.conntrackTCPBeLiberal) await sysctl(exec, o.procSys, 'net.netfilter.nf_conntrack_tcp_be_liberal', 1);
+  else if (((await sysctl(exec, o.procSys, 'net.netfilter.nf_conntrack_tcp_be_liberal')) ?? 0) !== 0) {
+    o.log('nf_conntrack_tcp_be_liberal set, not installing DROP rules for INVALID packets');
+    settings.conntrackTCPBeLiberal = true;
+  }
+  if (renderOptionsFor(settings, node).localhostNodePorts) {
+    o.log('setting route_localnet=1 to allow node-ports on localhost; to change this either disable --iptables-localhost-nodeports or set --nodeport-addresses');
+    if ((await sysctl(exec, o.procSys, 'net.ipv4.conf.all.route_localnet', 1)) !== 1) o.log('could not set net.ipv4.conf.all.route_localnet=1: NodePorts on 127.0.0.1 will not work');
+  }
+
+  const backend = o.backend ?? (await detectBackend(exec));
+  const iptables = newIptables(exec, backend, true);
+  const nfacct = newNfacct(exec);
+  const nfacctWorks = await nfacct.ensure(NFACCT_CT_STATE_INVALID_DROPPED);
+  const metrics = newMetrics(nfacctWorks ? (n) => nfacct.packets(n) : undefined);
+  health = new ProxyHealth(2 * o.syncPeriodMs);
+  health.node = node;
+  const servers: Server[] = [];
+  if (o.healthzBindAddress) {
+    const { host, port } = splitHostPort(o.healthzBindAddress);
+    servers.push(await serveHealth(health, host, port, metrics));
+  }
+  if (o.metricsBindAddress) {
+    const { host, port } = splitHostPort(o.metricsBindAddress);
+    servers.push(await serveMetrics(metrics, host, port));
+  }
+
+  proxier = new Proxier({
+    settings,
+    node,
+    iptables,
+    exec,
+    nfacct: nfacctWorks ? nfacct : null,
+    metrics,
+    health,
+    syncPeriodMs: o.syncPeriodMs,
+    minSyncPeriodMs: o.minSyncPeriodMs,
+    log: o.log,
+  });
+  const p = proxier;
+  o.log(`using iptables-${backend}; syncPeriod=${o.syncPeriodMs / 1000}s minSyncPeriod=${o.minSyncPeriodMs / 1000}s node=${settings.nodeName}`);
+  p.start();
+
+  const onError = (kind: string) => (err: unknown) => o.log(`watching ${kind}: ${(err as Error)?.message ?? String(err)}`);
+  const services = watchKind(o.kubeconfig, 'Service', {
+    labelSelector: INFORMER_LABEL_SELECTOR,
+    onEvent: (ev) => {
+      const obj = ev.object as V1Service as Service;
+      if (ev.type === 'add') p.onServiceUpdate(null, obj);
+      else if (ev.type === 'update') p.onServiceUpdate((ev.old as Service | undefined) ?? null, obj);
+      else p.onServiceUpdate(obj, null);
+    },
+    onSynced: () => void p.onServicesSynced(),
+    onError: onError('Services'),
+  });
+  const slices = watchKind(o.kubeconfig, 'EndpointSlice', {
+    labelSelector: INFORMER_LABEL_SELECTOR,
+    onEvent: (ev) => p.onEndpointSliceUpdate(ev.object as V1EndpointSlice as EndpointSlice, ev.type === 'delete'),
+    onSynced: () => void p.onEndpointSlicesSynced(),
+    onError: onError('EndpointSlices'),
+  });
+
+  return {
+    proxier: p,
+    backend,
+    async stop() {
+      p.stop();
+      await Promise.all([services.stop(), slices.stop(), nodeWatcher.stop()].map((x) => x.catch(() => {})));
+      for (const s of servers) s.close();
+    },
+  };
+}
+
+/** Go-style durations as kube-proxy's flags take them: "30s", "1m", "500ms", "1h30m". */
+export function parseDuration(raw: string): number | null {
+  if (raw === '0') return 0;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let total = 0;
+  let m: RegExpExecArray | null;
+  let consumed = 0;
+  while ((m = re.exec(raw))) {
+    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+    consumed = re.lastIndex;
+  }
+  return consumed === raw.length && raw.length > 0 ? total : null;
+}
