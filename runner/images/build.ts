@@ -4,7 +4,8 @@ import { imageExists, pullImage } from '../docker.ts';
 import type { Status } from '../cli/status.ts';
 import { cacheDir } from './cache.ts';
 import { ensureComponentImage, fileFromImage, listComponents } from './components.ts';
-import { ensureDebianBase, type ImageSource } from './debian-base.ts';
+import { debianBaseRef, ensureDebianBase, type ImageSource } from './debian-base.ts';
+import { pruneImages } from './prune.ts';
 import { ensureLabNodeImage, ensureNodeImage, nodeImageRef } from './node-image.ts';
 import { ensureRuntimeImage } from './runtime-image.ts';
 import { requireFreeDisk } from './tools.ts';
@@ -60,6 +61,8 @@ export async function ensureImages(docker: Docker, opts: EnsureOptions): Promise
     components[name] = await step(`Building component image ${name}`, () => ensureComponentImage(docker, { name, runtimeRef: runtime, extraFiles, onLine }));
   }
   const labNode = await step('Preloading the component images into the node image', () => ensureLabNodeImage(docker, nodeImage, Object.values(components)));
+  const removed = await pruneImages(docker, [labNode, nodeImage, runtime, debianBaseRef(source), ...Object.values(components)]);
+  if (removed.length) status.info(`   removed ${removed.length} image${removed.length === 1 ? '' : 's'} left over from earlier builds`);
   return { source, nodeImage: labNode, components };
 }
 

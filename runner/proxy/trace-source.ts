@@ -3,6 +3,9 @@
 import { readFile } from 'node:fs/promises';
 import { run } from '../exec.ts';
 import { UserError } from '../errors.ts';
+import { canonicalIP } from '../core/proxy/ip.ts';
+import { parseDump } from '../core/proxy/iptables-dump.ts';
+import { tracePacket, type TraceResult } from '../core/proxy/trace.ts';
 import type { Exec } from './exec.ts';
 
 export interface RulesSource {
@@ -50,4 +53,25 @@ export function execRulesSource(exec: Exec, label: string): RulesSource {
 /** A kind node: its container runs iptables-save (through kind's iptables wrapper). */
 export function dockerNodeSource(node: string): RulesSource {
   return execRulesSource((cmd, args, opts) => run('docker', ['exec', node, cmd, ...args], opts), `node ${node}`);
+}
+
+/** Parses and checks the packet, reads the rules from `source`, traces. */
+export async function traceFromSource(source: RulesSource, opts: { src: string; dst: string; proto: 'tcp' | 'udp' | 'sctp'; sport?: string; nodeIp?: string[]; recent?: string[] }): Promise<TraceResult> {
+  const src = canonicalIP(opts.src);
+  if (!src) throw new UserError(`--src ${JSON.stringify(opts.src)} is not an IP address`);
+  const m = /^\[(.+)\]:(\d+)$/.exec(opts.dst) ?? /^([^:]+):(\d+)$/.exec(opts.dst);
+  const dst = m ? canonicalIP(m[1]!) : null;
+  const dport = m ? Number(m[2]) : NaN;
+  if (!dst || !(dport >= 1 && dport <= 65535)) throw new UserError(`--dst ${JSON.stringify(opts.dst)}: expected IP:PORT, e.g. 10.96.0.10:80`);
+  const sport = opts.sport === undefined ? undefined : Number(opts.sport);
+  if (sport !== undefined && !(Number.isInteger(sport) && sport >= 1 && sport <= 65535)) throw new UserError(`--sport ${opts.sport}: expected a port number`);
+  for (const ip of opts.nodeIp ?? []) if (!canonicalIP(ip)) throw new UserError(`--node-ip ${JSON.stringify(ip)} is not an IP address`);
+  const text = await source.rules();
+  let dump;
+  try {
+    dump = parseDump(text);
+  } catch (err) {
+    throw new UserError(`rules from ${source.label} cannot be read: ${(err as Error).message}`);
+  }
+  return tracePacket(dump, { src, dst, dport, proto: opts.proto, sport }, { localAddresses: await source.localAddresses(), recent: opts.recent });
 }

@@ -1,6 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import type Docker from 'dockerode';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { findKind, Kind } from '../cluster/kind.ts';
+import { UserError } from '../errors.ts';
+import { dockerNodeSource, traceFromSource } from '../proxy/trace-source.ts';
 import { kubeconfigPath } from '../cluster/state.ts';
 import { stateDir } from '../cluster/state.ts';
 import { loadKubeConfig } from '../kube/client.ts';
@@ -40,12 +43,14 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
 
   let shell: Shell | undefined;
   let kc: KubeConfig | undefined;
-  const learnerShell = (): Shell => {
+  const kube = (): KubeConfig => {
     if (cluster.state !== 'running') throw new HttpError(409, cluster.message ?? 'the lab cluster is not running');
     kc ??= loadKubeConfig(kubeconfigPath(opts.cluster));
-    shell ??= new Shell(kc);
-    return shell;
+    return kc;
   };
+  const learnerShell = (): Shell => (shell ??= new Shell(kube()));
+
+  const learnerNodes = async (): Promise<string[]> => new Kind(await findKind()).nodes(opts.cluster);
 
   const routes: Route[] = [
     { method: 'GET', path: '/api/health', handler: () => ({ ok: true }) },
@@ -58,6 +63,35 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
       handler: () => {
         void cluster.up().then(() => (kc = undefined));
         return cluster.event();
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/services',
+      role: 'any',
+      handler: async () => {
+        const items = (await kube().makeApiClient(CoreV1Api).listServiceForAllNamespaces()).items;
+        return items
+          .filter((s) => s.spec?.clusterIP && s.spec.clusterIP !== 'None')
+          .map((s) => ({ namespace: s.metadata?.namespace, name: s.metadata?.name, type: s.spec?.type, clusterIP: s.spec?.clusterIP, ports: (s.spec?.ports ?? []).map((p) => ({ name: p.name, port: p.port, protocol: p.protocol, nodePort: p.nodePort })) }));
+      },
+    },
+    { method: 'GET', path: '/api/nodes', role: 'any', handler: async () => ({ nodes: await learnerNodes() }) },
+    {
+      method: 'GET',
+      path: '/api/trace',
+      role: 'any',
+      handler: async ({ url }) => {
+        const node = url.searchParams.get('node') ?? '';
+        if (!(await learnerNodes()).includes(node)) throw new HttpError(400, `no node "${node}" in the lab cluster`);
+        const proto = (url.searchParams.get('proto') ?? 'tcp') as 'tcp' | 'udp';
+        if (proto !== 'tcp' && proto !== 'udp') throw new HttpError(400, 'proto must be tcp or udp');
+        try {
+          return await traceFromSource(dockerNodeSource(node), { src: url.searchParams.get('src') ?? '', dst: url.searchParams.get('dst') ?? '', proto });
+        } catch (err) {
+          if (err instanceof UserError) throw new HttpError(400, err.message.replace(/^--/, ''));
+          throw err;
+        }
       },
     },
   ];

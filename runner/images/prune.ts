@@ -1,0 +1,32 @@
+import type Docker from 'dockerode';
+import { knownClusters, readRecord } from '../cluster/state.ts';
+
+/**
+ * Removes svclab's own images that nothing uses any more: content-addressed tags left by
+ * earlier builds, except those in `keep` and those a svclab cluster was created from.
+ * Returns the removed references.
+ */
+export async function pruneImages(docker: Docker, keep: string[]): Promise<string[]> {
+  const inUse = new Set(keep);
+  for (const name of await knownClusters()) {
+    const rec = await readRecord(name);
+    if (!rec) continue;
+    inUse.add(rec.nodeImage);
+    for (const ref of Object.values(rec.components)) inUse.add(ref);
+  }
+  const removed: string[] = [];
+  for (const img of await docker.listImages()) {
+    for (const ref of img.RepoTags ?? []) {
+      if (!ref.startsWith('svclab/') || inUse.has(ref)) continue;
+      // Only content-addressed tags are svclab's to remove; never a tag a user made.
+      if (!/:(v\d+\.\d+\.\d+-)?[0-9a-f]{12}$/.test(ref) && !ref.startsWith('svclab/debian:')) continue;
+      try {
+        await docker.getImage(ref).remove({ noprune: false });
+        removed.push(ref);
+      } catch {
+        // still used by a container: keep it
+      }
+    }
+  }
+  return removed;
+}
