@@ -3,20 +3,20 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { oneLine } from '../errors.ts';
 import { serveStatic } from './static.ts';
-import { requestToken, type Principal, type TokenStore } from './tokens.ts';
+import { requestToken, type Principal } from './tokens.ts';
 
 export interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** A path with :params, e.g. /api/labs/:lab/tasks */
   path: string;
   /** Who may call it; undefined = anyone. */
-  role?: Principal['role'] | 'any';
+  role?: Principal['role'] | Principal['role'][] | 'any';
   handler: (ctx: RequestContext) => Promise<unknown> | unknown;
 }
 
 export interface SocketRoute {
   path: string;
-  role?: Principal['role'] | 'any';
+  role?: Principal['role'] | Principal['role'][] | 'any';
   handler: (ws: WebSocket, ctx: RequestContext) => void;
 }
 
@@ -79,7 +79,8 @@ function readBody(req: IncomingMessage): Promise<unknown> {
 export interface AppOptions {
   routes: Route[];
   sockets: SocketRoute[];
-  tokens: TokenStore;
+  /** Who a bearer token belongs to (undefined: nobody). */
+  resolve: (token: string | undefined) => Principal | undefined;
   /** The built lesson site; undefined = API only. */
   siteDir?: string;
   log?: (msg: string) => void;
@@ -88,7 +89,7 @@ export interface AppOptions {
 function allowed(role: Route['role'], p: Principal | undefined): boolean {
   if (role === undefined) return true;
   if (!p) return false;
-  return role === 'any' || p.role === role;
+  return role === 'any' || (Array.isArray(role) ? role.includes(p.role) : p.role === role);
 }
 
 export interface App {
@@ -110,7 +111,7 @@ export function createApp(opts: AppOptions): App {
     };
     try {
       if (url.pathname.startsWith('/api/')) {
-        const principal = opts.tokens.verify(requestToken(req.headers, url));
+        const principal = opts.resolve(requestToken(req.headers, url));
         for (const r of opts.routes) {
           if (r.method !== req.method) continue;
           const params = match(r.path, url.pathname);
@@ -140,7 +141,7 @@ export function createApp(opts: AppOptions): App {
     };
     const route = opts.sockets.find((s) => s.path === url.pathname);
     if (!route) return refuse(404, 'Not Found');
-    const principal = opts.tokens.verify(requestToken(req.headers, url));
+    const principal = opts.resolve(requestToken(req.headers, url));
     if (!allowed(route.role, principal)) return refuse(principal ? 403 : 401, principal ? 'Forbidden' : 'Unauthorized');
     wss.handleUpgrade(req, socket, head, (ws) => {
       try {

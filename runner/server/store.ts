@@ -168,6 +168,10 @@ export class Store {
     );
   }
 
+  async setLearnerCluster(id: string, cluster: string): Promise<void> {
+    await this.exec('UPDATE learners SET cluster = ? WHERE id = ?', [cluster, id]);
+  }
+
   async touchLearner(id: string): Promise<void> {
     await this.exec('UPDATE learners SET last_seen = ? WHERE id = ?', [now(), id]);
   }

@@ -1,6 +1,9 @@
 // The runner's terminal gateway against the real lab cluster: a learner's shell in the
 // toolbox pod, shared by tabs, surviving reconnects, and robust to bad clients.
 import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { dockerClient } from '../../../runner/docker.ts';
@@ -62,7 +65,8 @@ describe('terminal gateway', { concurrency: false }, () => {
 
   before(async () => {
     await testCluster();
-    runner = await startRunner({ cluster: TEST_CLUSTER, port: 0, host: '127.0.0.1', docker: dockerClient(), log: () => {} });
+    const storeFile = join(await mkdtemp(join(tmpdir(), 'svclab-runner-')), 'svclab.db');
+    runner = await startRunner({ cluster: TEST_CLUSTER, port: 0, host: '127.0.0.1', docker: dockerClient(), storeFile, log: () => {} });
     base = runner.url.replace(/\/$/, '');
     wsBase = base.replace('http:', 'ws:');
   });
