@@ -5,6 +5,7 @@ import type Docker from 'dockerode';
 import type { Status } from '../cli/status.ts';
 import { defaultSpec, dnsServiceIP, renderKindConfig, type ClusterSpec } from '../core/cluster/kind-config.ts';
 import { UserError } from '../errors.ts';
+import { imageExists } from '../docker.ts';
 import { ensureImages, resolveSource, type ImageSet, type SourceChoice } from '../images/build.ts';
 import { listComponents } from '../images/components.ts';
 import { loadKubeConfig } from '../kube/client.ts';
@@ -17,7 +18,10 @@ import { waitForNodesReady, waitForWorkloads } from './wait.ts';
 
 export interface UpOptions {
   name: string;
-  workers: number;
+  /** Worker nodes; undefined: an existing cluster's count, else 2. */
+  workers?: number;
+  /** Another Docker engine for the nodes (DOCKER_HOST); images are built here and shipped there. */
+  engine?: { host: string; docker: Docker };
   source: SourceChoice;
   /** Keep a failed cluster for debugging instead of deleting it. */
   retain: boolean;
@@ -40,7 +44,8 @@ function componentOrder(names: string[]): string[] {
  */
 export async function clusterUp(docker: Docker, opts: UpOptions): Promise<ClusterRecord> {
   const { status, name } = opts;
-  const kind = new Kind(await findKind(opts.onLine), opts.onLine);
+  const nodesDocker = opts.engine?.docker ?? docker;
+  const kind = new Kind(await findKind(opts.onLine), opts.onLine, opts.engine?.host);
   const existing = await kind.clusters();
   const record = await readRecord(name);
   if (existing.includes(name) && !record) {
@@ -48,19 +53,24 @@ export async function clusterUp(docker: Docker, opts: UpOptions): Promise<Cluste
   }
   if (record && !existing.includes(name)) await removeClusterState(name);
   const fresh = !(record && existing.includes(name));
-  if (!fresh && record!.workers !== opts.workers) {
+  if (!fresh && opts.workers !== undefined && record!.workers !== opts.workers) {
     throw new UserError(`cluster "${name}" exists with ${record!.workers} workers, not ${opts.workers}: run 'svclab cluster down --name ${name}' first, or omit --workers`);
   }
 
   const source = await resolveSource(docker, fresh ? opts.source : record!.imageSource, status);
   const images = await ensureImages(docker, { source, status, onLine: opts.onLine });
-  const spec = fresh ? defaultSpec(name, opts.workers) : { ...defaultSpec(name, record!.workers), podSubnet: record!.podSubnet, serviceSubnet: record!.serviceSubnet };
+  if (opts.engine) await status.step(`Shipping the node image to ${opts.engine.host}`, () => shipImage(docker, opts.engine!.docker, images.nodeImage));
+  const spec: ClusterSpec = fresh
+    ? { ...defaultSpec(name, opts.workers ?? 2), apiServerAddress: opts.engine ? apiServerAddressFor(opts.engine.host) : undefined }
+    : { ...defaultSpec(name, record!.workers), podSubnet: record!.podSubnet, serviceSubnet: record!.serviceSubnet };
 
   try {
     if (fresh) {
-      await recordHostSysctls();
-      if (!(await networkExists(docker, 'kind'))) await noteKindNetworkCreated();
-      await createKindCluster(kind, spec, images, status);
+      if (!opts.engine) {
+        await recordHostSysctls();
+        if (!(await networkExists(docker, 'kind'))) await noteKindNetworkCreated();
+      }
+      await createKindCluster(kind, spec, images, status, opts.engine?.host);
     }
     const rec: ClusterRecord = {
       name,
@@ -71,8 +81,9 @@ export async function clusterUp(docker: Docker, opts: UpOptions): Promise<Cluste
       imageSource: images.source,
       components: images.components,
       createdAt: record?.createdAt ?? new Date().toISOString(),
+      ...(opts.engine ? { dockerHost: opts.engine.host } : {}),
     };
-    await installComponents(docker, kind, spec, images, record, status, opts.waitMs);
+    await installComponents(nodesDocker, kind, spec, images, record, status, opts.waitMs);
     await writeRecord(rec);
     return rec;
   } catch (err) {
@@ -84,7 +95,7 @@ export async function clusterUp(docker: Docker, opts: UpOptions): Promise<Cluste
   }
 }
 
-async function createKindCluster(kind: Kind, spec: ClusterSpec, images: ImageSet, status: Status): Promise<void> {
+async function createKindCluster(kind: Kind, spec: ClusterSpec, images: ImageSet, status: Status, dockerHost?: string): Promise<void> {
   await mkdir(clusterDir(spec.name), { recursive: true });
   const configPath = join(clusterDir(spec.name), 'kind-config.yaml');
   await writeFile(configPath, renderKindConfig(spec));
@@ -98,6 +109,7 @@ async function createKindCluster(kind: Kind, spec: ClusterSpec, images: ImageSet
     imageSource: images.source,
     components: {},
     createdAt: new Date().toISOString(),
+    ...(dockerHost ? { dockerHost } : {}),
   });
   await status.step(`Creating kind cluster "${spec.name}" (1 control-plane, ${spec.workers} worker${spec.workers === 1 ? '' : 's'}; no kube-proxy, CoreDNS or default CNI)`, () =>
     kind.create(spec.name, images.nodeImage, configPath, kubeconfigPath(spec.name)),
@@ -148,4 +160,20 @@ async function networkExists(docker: Docker, name: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** The address a remote engine's machine is reached at: where its API server ports are published. */
+export function apiServerAddressFor(dockerHost: string): string {
+  if (dockerHost.startsWith('unix://') || dockerHost.startsWith('npipe://')) return '127.0.0.1';
+  const url = new URL(dockerHost.replace(/^ssh:\/\//, 'http://').replace(/^tcp:\/\//, 'http://'));
+  return url.hostname;
+}
+
+/** Copies an image to another engine (docker save | docker load) unless it is there already. */
+async function shipImage(from: Docker, to: Docker, ref: string): Promise<void> {
+  if (await imageExists(to, ref)) return;
+  const stream = await from.getImage(ref).get();
+  const out = await to.loadImage(stream);
+  await new Promise<void>((resolve, reject) => to.modem.followProgress(out, (err: Error | null) => (err ? reject(err) : resolve())));
+  if (!(await imageExists(to, ref))) throw new Error(`shipping ${ref} to the other engine failed`);
 }

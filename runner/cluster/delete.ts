@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { restoreHostSysctls } from './host-sysctls.ts';
 import { findKind, Kind } from './kind.ts';
-import { forgetKindNetwork, kindNetworkIsOurs, knownClusters, kubeconfigPath, removeClusterState } from './state.ts';
+import { forgetKindNetwork, kindNetworkIsOurs, knownClusters, kubeconfigPath, readRecord, removeClusterState } from './state.ts';
 
 export interface DownResult {
   deleted: boolean;
@@ -15,12 +15,13 @@ export interface DownResult {
  * cluster created it) once no kind cluster uses it, and the host kernel settings the kubelet changed once no svclab cluster is left.
  */
 export async function deleteCluster(docker: Docker, name: string, onLine?: (l: string) => void): Promise<DownResult> {
-  const kind = new Kind(await findKind(onLine), onLine);
+  const dockerHost = (await readRecord(name))?.dockerHost;
+  const kind = new Kind(await findKind(onLine), onLine, dockerHost);
   const exists = (await kind.clusters()).includes(name);
   if (exists) await kind.delete(name, kubeconfigPath(name));
   await removeClusterState(name);
   let removedNetwork = false;
-  if ((await kind.clusters()).length === 0 && (await kindNetworkIsOurs())) {
+  if (!dockerHost && (await new Kind(kind.bin).clusters()).length === 0 && (await kindNetworkIsOurs())) {
     try {
       const net = docker.getNetwork('kind');
       const info = await net.inspect();

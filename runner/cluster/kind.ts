@@ -20,18 +20,24 @@ export async function findKind(onLine?: (l: string) => void): Promise<string> {
 }
 
 export class Kind {
+  private readonly env: NodeJS.ProcessEnv;
+
+  /** `dockerHost`: the engine kind works on (DOCKER_HOST); undefined for the default one. */
   constructor(
     readonly bin: string,
     private readonly onLine?: (l: string) => void,
-  ) {}
+    dockerHost?: string,
+  ) {
+    this.env = dockerHost ? { ...process.env, DOCKER_HOST: dockerHost } : process.env;
+  }
 
   async clusters(): Promise<string[]> {
-    const r = await run(this.bin, ['get', 'clusters'], { allowFailure: true });
+    const r = await run(this.bin, ['get', 'clusters'], { allowFailure: true, env: this.env });
     return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
   }
 
   async nodes(name: string): Promise<string[]> {
-    const r = await run(this.bin, ['get', 'nodes', '--name', name], { allowFailure: true });
+    const r = await run(this.bin, ['get', 'nodes', '--name', name], { allowFailure: true, env: this.env });
     return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean).sort();
   }
 
@@ -40,15 +46,16 @@ export class Kind {
     await run(this.bin, ['create', 'cluster', '--name', name, '--image', image, '--config', configPath, '--kubeconfig', kubeconfig, '--retain', '--wait', '0s'], {
       onLine: this.onLine,
       timeoutMs: 10 * 60_000,
+      env: this.env,
     });
   }
 
   async delete(name: string, kubeconfig: string): Promise<void> {
-    await run(this.bin, ['delete', 'cluster', '--name', name, '--kubeconfig', kubeconfig], { onLine: this.onLine, timeoutMs: 5 * 60_000 });
+    await run(this.bin, ['delete', 'cluster', '--name', name, '--kubeconfig', kubeconfig], { onLine: this.onLine, timeoutMs: 5 * 60_000, env: this.env });
   }
 
   /** Loads images into every node in one `docker save` (shared layers once). */
   async loadImages(name: string, refs: string[]): Promise<void> {
-    await run(this.bin, ['load', 'docker-image', '--name', name, ...refs], { onLine: this.onLine, timeoutMs: 10 * 60_000 });
+    await run(this.bin, ['load', 'docker-image', '--name', name, ...refs], { onLine: this.onLine, timeoutMs: 10 * 60_000, env: this.env });
   }
 }

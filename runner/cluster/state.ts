@@ -18,6 +18,8 @@ export interface ClusterRecord {
   imageSource: 'online' | 'offline';
   components: Record<string, string>;
   createdAt: string;
+  /** The Docker engine the cluster runs on (DOCKER_HOST); absent for the default engine. */
+  dockerHost?: string;
 }
 
 export const clusterDir = (name: string) => stateDir('clusters', name);

@@ -17,6 +17,15 @@ export interface ClusterEvent {
   progress?: string[];
 }
 
+/** Makes (or repairs) a cluster by name, reporting progress through the Status. */
+export type ClusterCreator = (name: string, status: Status) => Promise<unknown>;
+
+/** The self-paced creator: `svclab cluster up` on the default engine. */
+export const localCreator =
+  (docker: Docker): ClusterCreator =>
+  (name, status) =>
+    clusterUp(docker, { name, source: 'auto', retain: false, waitMs: 300_000, status });
+
 /** Knows whether a learner's cluster is up, and brings it up on request with visible progress. */
 export class ClusterManager {
   state: ClusterState = 'absent';
@@ -26,7 +35,7 @@ export class ClusterManager {
 
   constructor(
     readonly name: string,
-    private readonly docker: Docker,
+    private readonly create: ClusterCreator,
     private readonly publish: (e: ClusterEvent) => void,
   ) {}
 
@@ -35,9 +44,14 @@ export class ClusterManager {
   }
 
   private set(state: ClusterState, message?: string): void {
+    const changed = state !== this.state || message !== this.message || state === 'starting';
     this.state = state;
     this.message = message;
-    this.publish(this.event());
+    if (changed) this.publish(this.event());
+  }
+
+  get busy(): boolean {
+    return this.starting !== undefined;
   }
 
   /** Looks at the cluster now. */
@@ -73,7 +87,7 @@ export class ClusterManager {
         },
       } as unknown as NodeJS.WriteStream;
       try {
-        await clusterUp(this.docker, { name: this.name, workers: 2, source: 'auto', retain: false, waitMs: 300_000, status: new Status(sink) });
+        await this.create(this.name, new Status(sink));
         this.starting = undefined;
         await this.refresh();
       } catch (err) {

@@ -1,10 +1,9 @@
 import type { KubeConfig } from '@kubernetes/client-node';
-import type Docker from 'dockerode';
 import { findKind, Kind } from '../cluster/kind.ts';
 import { kubeconfigPath } from '../cluster/state.ts';
 import { loadKubeConfig } from '../kube/client.ts';
 import { HttpError } from './app.ts';
-import { ClusterManager, type ClusterEvent } from './cluster-manager.ts';
+import { ClusterManager, type ClusterCreator, type ClusterEvent } from './cluster-manager.ts';
 import type { LearnerRow } from './store.ts';
 import { Shell } from './terminal/shell.ts';
 
@@ -18,10 +17,10 @@ export class LearnerEnv {
 
   constructor(
     readonly learner: LearnerRow,
-    docker: Docker,
+    create: ClusterCreator,
     readonly publish: (e: LearnerEvent) => void,
   ) {
-    this.cluster = new ClusterManager(learner.cluster, docker, (e) => {
+    this.cluster = new ClusterManager(learner.cluster, create, (e) => {
       if (e.state !== 'running') this.kc = undefined;
       publish(e);
     });

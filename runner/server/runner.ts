@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type Docker from 'dockerode';
 import { stateDir } from '../cluster/state.ts';
 import { createApp, HttpError, type RequestContext, type Route, type SocketRoute } from './app.ts';
+import { localCreator } from './cluster-manager.ts';
 import { EventHub } from './events.ts';
 import { LearnerEnv, type LearnerEvent } from './learner-env.ts';
 import { learnerRoutes, learnerSockets } from './learner-routes.ts';
@@ -47,7 +48,7 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
   const envFor = (l: LearnerRow): LearnerEnv => {
     let env = envs.get(l.id);
     if (!env) {
-      env = new LearnerEnv(l, opts.docker, (e) => hub.publish(l.id, e));
+      env = new LearnerEnv(l, localCreator(opts.docker), (e) => hub.publish(l.id, e));
       envs.set(l.id, env);
       void env.cluster.refresh();
     }

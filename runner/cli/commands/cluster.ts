@@ -36,7 +36,7 @@ async function requireRecord(name: string) {
 
 export interface UpCliOptions {
   name: string;
-  workers: string;
+  workers?: string;
   source: SourceChoice;
   retain: boolean;
   wait: string;
@@ -46,7 +46,7 @@ export interface UpCliOptions {
 /** `svclab cluster up` (and the cluster half of `svclab up`). */
 export async function upAction(opts: UpCliOptions): Promise<void> {
   const name = clusterName(opts.name);
-  const workers = validateWorkers(opts.workers);
+  const workers = opts.workers === undefined ? undefined : validateWorkers(opts.workers);
   if (typeof workers === 'string') throw new UserError(workers);
   const waitMs = parseDuration(opts.wait);
   const docker = await requireDocker();
@@ -69,7 +69,7 @@ export async function upAction(opts: UpCliOptions): Promise<void> {
 export function addUpOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--name <name>', 'cluster name').default(DEFAULT_CLUSTER))
-    .option('--workers <n>', 'number of worker nodes', '2')
+    .option('--workers <n>', 'number of worker nodes (default: 2 for a new cluster, unchanged for an existing one)')
     .addOption(new Option('--source <source>', 'where images come from: pull from a registry, or build everything locally').choices(['auto', 'online', 'offline']).default('auto'))
     .option('--retain', 'keep a cluster whose creation failed, for debugging', false)
     .option('--wait <duration>', 'how long to wait for nodes and components', '5m')

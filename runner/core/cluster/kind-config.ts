@@ -4,6 +4,8 @@ export interface ClusterSpec {
   workers: number;
   podSubnet: string;
   serviceSubnet: string;
+  /** Where the API server port is published on the engine's machine (kind's default: 127.0.0.1). */
+  apiServerAddress?: string;
 }
 
 export const defaultSpec = (name: string, workers = 2): ClusterSpec => ({
@@ -28,6 +30,7 @@ export function renderKindConfig(spec: ClusterSpec): string {
     '  disableDefaultCNI: true',
     `  podSubnet: "${spec.podSubnet}"`,
     `  serviceSubnet: "${spec.serviceSubnet}"`,
+    ...(spec.apiServerAddress ? [`  apiServerAddress: "${spec.apiServerAddress}"`] : []),
     'kubeadmConfigPatches:',
     '- |',
     '  kind: InitConfiguration',
