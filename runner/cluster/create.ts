@@ -9,7 +9,7 @@ import { imageExists } from '../docker.ts';
 import { ensureImages, resolveSource, type ImageSet, type SourceChoice } from '../images/build.ts';
 import { listComponents } from '../images/components.ts';
 import { loadKubeConfig } from '../kube/client.ts';
-import { recordHostSysctls } from './host-sysctls.ts';
+import { raiseInotifyLimits, recordHostSysctls } from './host-sysctls.ts';
 import { findKind, Kind } from './kind.ts';
 import { applyObjects, componentManifest, type ManifestVars } from './manifests.ts';
 import { deleteCluster } from './delete.ts';
@@ -68,6 +68,7 @@ export async function clusterUp(docker: Docker, opts: UpOptions): Promise<Cluste
     if (fresh) {
       if (!opts.engine) {
         await recordHostSysctls();
+        await raiseInotifyLimits();
         if (!(await networkExists(docker, 'kind'))) await noteKindNetworkCreated();
       }
       await createKindCluster(kind, spec, images, status, opts.engine?.host);

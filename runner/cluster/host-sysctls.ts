@@ -10,6 +10,14 @@ import { stateDir } from './state.ts';
  */
 export const KUBELET_SYSCTLS = ['vm/overcommit_memory', 'kernel/panic', 'kernel/panic_on_oops'];
 
+/**
+ * Every kind node's kubelet and systemd take inotify instances from the host's shared
+ * budget (about 20 per node); Debian's default of 128 runs out at the second 3-node
+ * cluster. kind's known-issues page recommends these values; svclab raises the limits
+ * (never lowers them) and restores them with the others.
+ */
+export const INOTIFY_MINIMUMS: Record<string, number> = { 'fs/inotify/max_user_instances': 8192, 'fs/inotify/max_user_watches': 524288 };
+
 const recordFile = () => join(stateDir(), 'host-sysctls.json');
 
 async function readSysctl(key: string): Promise<string | undefined> {
@@ -20,14 +28,21 @@ async function readSysctl(key: string): Promise<string | undefined> {
   }
 }
 
-/** Records the current values unless a record already exists (from before an earlier cluster). */
+/**
+ * Records the current values of the settings not recorded yet. A record made before an
+ * earlier cluster keeps its values: they are the ones from before any cluster.
+ */
 export async function recordHostSysctls(): Promise<void> {
-  if (existsSync(recordFile())) return;
-  const values: Record<string, string> = {};
-  for (const k of KUBELET_SYSCTLS) {
+  const values: Record<string, string> = existsSync(recordFile()) ? (JSON.parse(await readFile(recordFile(), 'utf8')) as Record<string, string>) : {};
+  let added = false;
+  for (const k of [...KUBELET_SYSCTLS, ...Object.keys(INOTIFY_MINIMUMS)]) {
+    if (k in values) continue;
     const v = await readSysctl(k);
-    if (v !== undefined) values[k] = v;
+    if (v === undefined) continue;
+    values[k] = v;
+    added = true;
   }
+  if (!added && existsSync(recordFile())) return;
   await mkdir(stateDir(), { recursive: true });
   await writeFile(recordFile(), `${JSON.stringify(values, null, 2)}\n`);
 }
@@ -49,4 +64,17 @@ export async function restoreHostSysctls(): Promise<Record<string, string>> {
   }
   await rm(recordFile(), { force: true });
   return restored;
+}
+
+/** Raises the inotify limits to INOTIFY_MINIMUMS where they are lower (call after recordHostSysctls). */
+export async function raiseInotifyLimits(): Promise<void> {
+  for (const [k, min] of Object.entries(INOTIFY_MINIMUMS)) {
+    const cur = Number(await readSysctl(k));
+    if (Number.isFinite(cur) && cur >= min) continue;
+    try {
+      await writeFile(`/proc/sys/${k}`, String(min));
+    } catch {
+      // Not root: kind may still work for one cluster; nothing more to do here.
+    }
+  }
 }

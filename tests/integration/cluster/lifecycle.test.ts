@@ -19,7 +19,7 @@ const NS = 'lifecycle';
 
 async function sysctls() {
   const read = async (k: string) => (await readFile(`/proc/sys/${k}`, 'utf8')).trim();
-  return { overcommit: await read('vm/overcommit_memory'), panic: await read('kernel/panic'), oops: await read('kernel/panic_on_oops') };
+  return { overcommit: await read('vm/overcommit_memory'), panic: await read('kernel/panic'), oops: await read('kernel/panic_on_oops'), inotify: await read('fs/inotify/max_user_instances') };
 }
 
 async function nodeContainers() {
