@@ -4,10 +4,11 @@ import { kubeconfigPath } from '../cluster/state.ts';
 import { loadKubeConfig } from '../kube/client.ts';
 import { HttpError } from './app.ts';
 import { ClusterManager, type ClusterCreator, type ClusterEvent } from './cluster-manager.ts';
+import type { TasksEvent } from './labs.ts';
 import type { LearnerRow } from './store.ts';
 import { Shell } from './terminal/shell.ts';
 
-export type LearnerEvent = ClusterEvent | { type: string; [k: string]: unknown };
+export type LearnerEvent = ClusterEvent | TasksEvent | { type: string; [k: string]: unknown };
 
 /** What one learner has on the server: their cluster, their shell, their event topic. */
 export class LearnerEnv {

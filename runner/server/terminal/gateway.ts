@@ -52,7 +52,13 @@ export function parseClientMessage(raw: string): ClientMessage | undefined {
  * freezes the page — past HIGH_WATER unacknowledged bytes the tab is skipped ahead and
  * told how much it missed.
  */
-export function attachTab(ws: WebSocket, shell: Shell, opts: { readOnly?: boolean } = {}): void {
+/** What a tab may do; read on every message, so an instructor's take-over can flip `input`. */
+export interface TabAccess {
+  input: boolean;
+  resize: boolean;
+}
+
+export function attachTab(ws: WebSocket, shell: Shell, access: TabAccess = { input: true, resize: true }): void {
   let unacked = 0;
   let skipped = 0;
   const send = (m: ServerMessage) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(m));
@@ -82,10 +88,10 @@ export function attachTab(ws: WebSocket, shell: Shell, opts: { readOnly?: boolea
     if (!m) return send({ type: 'error', message: 'malformed message ignored' });
     switch (m.type) {
       case 'input':
-        if (!opts.readOnly) shell.input(m.data).catch((err: Error) => send({ type: 'error', message: err.message }));
+        if (access.input) shell.input(m.data).catch((err: Error) => send({ type: 'error', message: err.message }));
         break;
       case 'resize':
-        if (!opts.readOnly) shell.resize(m.cols, m.rows);
+        if (access.resize) shell.resize(m.cols, m.rows);
         break;
       case 'ack':
         unacked = Math.max(0, unacked - m.bytes);

@@ -65,8 +65,8 @@ describe('terminal gateway', { concurrency: false }, () => {
 
   before(async () => {
     await testCluster();
-    const storeFile = join(await mkdtemp(join(tmpdir(), 'svclab-runner-')), 'svclab.db');
-    runner = await startRunner({ cluster: TEST_CLUSTER, port: 0, host: '127.0.0.1', docker: dockerClient(), storeFile, log: () => {} });
+    const dataDir = await mkdtemp(join(tmpdir(), 'svclab-runner-'));
+    runner = await startRunner({ cluster: TEST_CLUSTER, port: 0, host: '127.0.0.1', docker: dockerClient(), dataDir, log: () => {} });
     base = runner.url.replace(/\/$/, '');
     wsBase = base.replace('http:', 'ws:');
   });
