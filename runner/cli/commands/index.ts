@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerClass } from './class.ts';
 import { registerCluster } from './cluster.ts';
 import { registerImages } from './images.ts';
 import { registerServe } from './serve.ts';
@@ -8,4 +9,4 @@ import { registerProxy } from './proxy.ts';
 /** Each subcommand module registers itself on the root program. */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerUp, registerCluster, registerImages, registerServe, registerProxy];
+export const commands: RegisterCommand[] = [registerUp, registerCluster, registerImages, registerServe, registerClass, registerProxy];
