@@ -3,7 +3,7 @@
 // ExternalName targets outside the zone are looked up "upstream"; the caller supplies
 // those answers (see UpstreamAnswers) and asks again.
 import { parseIP } from '../proxy/ip.ts';
-import { Backend, NameError, type Entry } from './backend.ts';
+import { NameError, type Backend, type Entry } from './backend.ts';
 import { fqdn, isReverseZone, matchZone } from './names.ts';
 import type { RR, Rcode } from './records.ts';
 

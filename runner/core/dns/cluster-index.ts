@@ -8,7 +8,6 @@ import {
   type DnsEndpoints,
   type DnsService,
   type EndpointSliceLike,
-  type NamespaceLike,
   type PodLike,
   type ServiceLike,
 } from './model.ts';
