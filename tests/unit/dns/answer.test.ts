@@ -22,9 +22,18 @@ function server(over: Partial<BackendConfig> = {}, synced = true) {
   return new Answerer(new Backend(index, { zones: ['cluster.local.', 'in-addr.arpa.', 'ip6.arpa.'], ttl: 30, pods: 'insecure', endpointPodNames: false, localIPs: ['10.244.0.5'], ...over }));
 }
 
-function ask(a: Answerer, name: string, type: string, upstream?: UpstreamAnswers) {
+interface Asked {
+  rcode: string;
+  answer: string[];
+  authority: string[];
+  extra: string[];
+  tc: boolean;
+}
+
+/** The answer as zone-file lines; for a question that is not answered here, what happens instead. */
+function ask(a: Answerer, name: string, type: string, upstream?: UpstreamAnswers): Asked {
   const r: AnswerResult = a.answer({ name, type }, upstream);
-  if (r.kind !== 'answer') return r;
+  if (r.kind !== 'answer') return r as unknown as Asked;
   return { rcode: r.rcode, answer: r.answer.map(rrText), authority: r.authority.map(rrText), extra: r.additional.map(rrText), tc: r.truncated };
 }
 

@@ -1,0 +1,86 @@
+import { Option, type Command } from 'commander';
+import type { PodMode } from '../../core/dns/backend.ts';
+import { startDns, type DnsOptions } from '../../dns/run.ts';
+import { parseListen, type Listen } from '../../dns/server.ts';
+import { resolvConfUpstreams, type Upstream } from '../../dns/forwarder.ts';
+import { UserError } from '../../errors.ts';
+import { loadKubeConfig } from '../../kube/client.ts';
+
+interface CommonFlags {
+  zone: string;
+  ttl: string;
+  pods: PodMode;
+  endpointPodNames: boolean;
+  listen: string;
+  upstream: string[];
+  resolvConf: string;
+}
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+function listenFlag(v: string, flag: string): Listen {
+  const l = parseListen(v);
+  if (!l) throw new UserError(`invalid ${flag} "${v}": use HOST:PORT, e.g. 127.0.0.1:5353`);
+  return l;
+}
+
+function common(cmd: Command, defaultListen: string): Command {
+  return cmd
+    .option('--zone <zone>', 'the cluster domain', 'cluster.local')
+    .option('--ttl <seconds>', 'TTL of cluster records (CoreDNS kubernetes plugin `ttl`; kubeadm sets 30)', '30')
+    .addOption(new Option('--pods <mode>', 'pod records a-b-c-d.<ns>.pod.<zone> (CoreDNS `pods`)').choices(['insecure', 'verified', 'disabled']).default('insecure'))
+    .option('--endpoint-pod-names', 'name endpoints without a hostname after their pod (CoreDNS `endpoint_pod_names`)', false)
+    .option('--listen <host:port>', 'where to answer DNS over UDP and TCP', defaultListen)
+    .option('--upstream <host:port>', 'a resolver for names outside the cluster zones (repeatable; default: those of --resolv-conf)', collect, [])
+    .option('--resolv-conf <file>', 'where the default upstream resolvers come from', '/etc/resolv.conf');
+}
+
+function options(f: CommonFlags): Omit<DnsOptions, 'source'> {
+  const ttl = Number(f.ttl);
+  if (!Number.isInteger(ttl) || ttl < 0 || ttl > 3600) throw new UserError(`invalid --ttl "${f.ttl}": a whole number of seconds from 0 to 3600`);
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\.?$/i.test(f.zone)) throw new UserError(`invalid --zone "${f.zone}": a domain name like cluster.local`);
+  const upstreams: Upstream[] = f.upstream.length ? f.upstream.map((u) => listenFlag(u, '--upstream')) : resolvConfUpstreams(f.resolvConf);
+  return { zones: [f.zone, 'in-addr.arpa', 'ip6.arpa'], ttl, pods: f.pods, endpointPodNames: f.endpointPodNames, listen: listenFlag(f.listen, '--listen'), upstreams };
+}
+
+async function runUntilStopped(o: DnsOptions): Promise<void> {
+  let dns;
+  try {
+    dns = await startDns(o);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new UserError(`${o.listen.host}:${o.listen.port} is already in use: pass --listen with another address or port`);
+    if (code === 'EACCES') throw new UserError(`not allowed to listen on port ${o.listen.port}: run as root or pick a port above 1023 with --listen`);
+    if (code === 'EADDRNOTAVAIL') throw new UserError(`${o.listen.host} is not an address of this machine: pass --listen with a local address`);
+    throw err;
+  }
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
+  });
+  await dns.close();
+}
+
+export function registerDns(program: Command): void {
+  const dns = program.command('dns').description("svclab's cluster DNS server (CoreDNS's kubernetes plugin behaviour): serve a state file, run against a cluster, or explain a name");
+
+  common(dns.command('serve').description('serve cluster DNS from a state file (a kubectl List of Services, EndpointSlices, Namespaces, Pods), reloading it when it changes'), '127.0.0.1:5353')
+    .requiredOption('--state <file>', 'the kubectl List (JSON or YAML)')
+    .action(async (f: CommonFlags & { state: string }) => {
+      await runUntilStopped({ ...options(f), source: { kind: 'file', path: f.state } });
+    });
+
+  common(dns.command('run').description('serve cluster DNS from a live cluster through informers, with /health, /ready and /metrics like CoreDNS'), '0.0.0.0:53')
+    .option('--kubeconfig <file>', 'the cluster (default: in-cluster config, $KUBECONFIG, ~/.kube/config)')
+    .option('--health-addr <host:port>', 'GET /health (CoreDNS health plugin)', ':8080')
+    .option('--ready-addr <host:port>', 'GET /ready: 200 once synced (CoreDNS ready plugin)', ':8181')
+    .option('--metrics-addr <host:port>', 'Prometheus /metrics under CoreDNS names', ':9153')
+    .action(async (f: CommonFlags & { kubeconfig?: string; healthAddr: string; readyAddr: string; metricsAddr: string }) => {
+      await runUntilStopped({
+        ...options(f),
+        source: { kind: 'live', kubeconfig: loadKubeConfig(f.kubeconfig) },
+        health: listenFlag(f.healthAddr, '--health-addr'),
+        ready: listenFlag(f.readyAddr, '--ready-addr'),
+        metrics: listenFlag(f.metricsAddr, '--metrics-addr'),
+      });
+    });
+}
