@@ -5,7 +5,8 @@
 import dnsPacket from 'dns-packet';
 import dnsClasses from 'dns-packet/classes.js';
 import dnsTypes from 'dns-packet/types.js';
-import { Answerer, upstreamKey, type UpstreamAnswers } from '../core/dns/answer.ts';
+import type { Answerer} from '../core/dns/answer.ts';
+import { upstreamKey, type UpstreamAnswers } from '../core/dns/answer.ts';
 import { RCODES, type RR, type Rcode } from '../core/dns/records.ts';
 import { encodeMessage, type Message, type Opt, type WireQuestion } from '../core/dns/wire.ts';
 import type { Forwarder } from './forwarder.ts';
