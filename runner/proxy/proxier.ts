@@ -3,8 +3,10 @@
 // iptables-restore input (partial when possible) and applies it.
 import { JUMP_CHAINS, KUBELET_JUMP_CHAINS, KUBE_PROXY_CANARY, NFACCT_CT_STATE_INVALID_DROPPED, NFACCT_LOCALHOST_NODEPORTS_ACCEPTED, jumpRuleArgs } from '../core/proxy/chains.ts';
 import type { IPFamily } from '../core/proxy/ip.ts';
-import { renderOptionsFor, type ProxySettings } from '../core/proxy/options.ts';
+import { parseSaveTables, planJumpRules } from '../core/proxy/jump-rules.ts';
+import { nodePortAddressesFor, nodePortIPsFor, renderOptionsFor, type NodePortAddresses, type ProxySettings } from '../core/proxy/options.ts';
 import { isLargeCluster, renderRules, type RenderOptions, type RenderResult } from '../core/proxy/render.ts';
+import { healthCheckNodePorts, localReadyEndpoints } from '../core/proxy/service-health.ts';
 import { ProxyState } from '../core/proxy/tracker.ts';
 import { LABEL_TOPOLOGY_ZONE, type EndpointSlice, type Node, type Service } from '../core/proxy/types.ts';
 import { BoundedFrequencyRunner } from './bounded-runner.ts';
@@ -15,6 +17,7 @@ import { RestoreError, chainsInSave, linesAround, type Iptables, type Table } fr
 import { onceLogger, type LogLine } from './log.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import type { Nfacct } from './nfacct.ts';
+import type { ServiceHealthServer } from './service-health.ts';
 
 /** Upstream proxyutil.FullSyncPeriod. */
 export const FULL_SYNC_PERIOD_MS = 60 * 60 * 1000;
@@ -30,6 +33,13 @@ export interface ProxierOptions {
   nfacct?: Nfacct | null;
   metrics?: ProxyMetrics | null;
   health?: ProxyHealth | null;
+  /** The health check node port servers of externalTrafficPolicy: Local Services. */
+  serviceHealth?: ServiceHealthServer | null;
+  /**
+   * The addresses of this node's interfaces, read on every sync when --nodeport-addresses
+   * selects among them (upstream GetNodeIPs); settings.localAddresses are added to them.
+   */
+  interfaceAddresses?: () => Promise<string[]>;
   syncPeriodMs: number;
   minSyncPeriodMs: number;
   log: LogLine;
@@ -43,6 +53,7 @@ export class Proxier {
   private readonly o: ProxierOptions;
   private readonly runner: BoundedFrequencyRunner;
   private renderOptions: RenderOptions;
+  private readonly nodePortAddresses: NodePortAddresses;
   private servicesSynced = false;
   private endpointSlicesSynced = false;
   private needFullSync = true;
@@ -60,6 +71,7 @@ export class Proxier {
     this.warn = onceLogger(o.log);
     this.state = new ProxyState(this.family, o.settings.nodeName, this.warn);
     this.renderOptions = renderOptionsFor({ ...o.settings, randomFully: o.iptables.hasRandomFully }, o.node, this.family);
+    this.nodePortAddresses = nodePortAddressesFor(o.settings, this.family, o.node);
     this.topologyZone = o.node?.metadata?.labels?.[LABEL_TOPOLOGY_ZONE];
     this.runner = new BoundedFrequencyRunner(() => this.syncProxyRules(), o.minSyncPeriodMs, o.syncPeriodMs, FULL_SYNC_PERIOD_MS);
   }
@@ -176,22 +188,26 @@ export class Proxier {
   private async apply(full: boolean, updatedServices: Set<string>): Promise<RenderResult | undefined> {
     const ipt = this.o.iptables;
     let options = this.renderOptions;
+    let existingNatChains: string[] | null = null;
     if (full) {
-      for (const j of [...JUMP_CHAINS, ...KUBELET_JUMP_CHAINS]) {
-        await ipt.ensureChain(j.table, j.dstChain);
-        await ipt.ensureRule('-I', j.table, j.srcChain, jumpRuleArgs(j));
-      }
+      existingNatChains = await this.ensureJumpRules();
       if (this.o.nfacct) {
-        const ct = await this.o.nfacct.ensure(NFACCT_CT_STATE_INVALID_DROPPED);
-        const np = await this.o.nfacct.ensure(NFACCT_LOCALHOST_NODEPORTS_ACCEPTED);
+        const [ct = false, np = false] = await this.o.nfacct.ensureAll([NFACCT_CT_STATE_INVALID_DROPPED, NFACCT_LOCALHOST_NODEPORTS_ACCEPTED]);
         this.renderOptions = options = { ...options, nfacct: { ctStateInvalidDropped: ct, localhostNodePortsAccepted: np } };
       } else if (this.o.nfacct === null) {
         this.renderOptions = options = { ...options, nfacct: { ctStateInvalidDropped: false, localhostNodePortsAccepted: false } };
       }
     }
+    if (options.nodePortIPs !== null && this.o.interfaceAddresses) {
+      try {
+        const addresses = await this.o.interfaceAddresses();
+        options = { ...options, nodePortIPs: nodePortIPsFor(this.nodePortAddresses, ['127.0.0.1', '::1', ...this.o.settings.localAddresses, ...addresses]) };
+      } catch (err) {
+        this.o.log(`failed to read the node's addresses, NodePorts may not work as intended: ${(err as Error).message}`);
+      }
+    }
     const view = { servicePorts: this.state.servicePorts(), endpointsFor: (k: string) => this.state.endpointsFor(k) };
-    let existingNatChains: string[] | null = null;
-    if (!isLargeCluster(view) || Date.now() - this.lastCleanup > this.o.syncPeriodMs) {
+    if (existingNatChains === null && (!isLargeCluster(view) || Date.now() - this.lastCleanup > this.o.syncPeriodMs)) {
       try {
         existingNatChains = chainsInSave(await ipt.save('nat'));
         this.lastCleanup = Date.now();
@@ -216,6 +232,32 @@ export class Proxier {
     return result;
   }
 
+  /**
+   * Upstream ensures each jump rule with `iptables -N` and `iptables -C`/`-I`: ~30 commands
+   * on every full sync. The same result from one iptables-save and, when something is
+   * missing, one iptables-restore --noflush. Returns the nat table's chains from that save
+   * (for the stale chain cleanup), or null when the save failed and the commands were used.
+   */
+  private async ensureJumpRules(): Promise<string[] | null> {
+    const ipt = this.o.iptables;
+    const jumps = [...JUMP_CHAINS, ...KUBELET_JUMP_CHAINS];
+    let saved;
+    try {
+      saved = parseSaveTables(await ipt.save());
+    } catch (err) {
+      this.o.log(`iptables-save failed, ensuring the jump rules one by one: ${(err as Error).message}`);
+      for (const j of jumps) {
+        await ipt.ensureChain(j.table, j.dstChain);
+        await ipt.ensureRule('-I', j.table, j.srcChain, jumpRuleArgs(j));
+      }
+      return null;
+    }
+    const plan = planJumpRules(saved, jumps);
+    if (plan.text) await ipt.restoreAll(plan.text);
+    this.lastCleanup = Date.now();
+    return [...(saved.get('nat')?.chains ?? [])];
+  }
+
   private async afterSuccess(result: RenderResult, update: ReturnType<ProxyState['update']>): Promise<void> {
     const m = this.o.metrics;
     for (const times of update.lastChangeTriggerTimes.values()) for (const t of times) m?.networkProgramming.observe({ ip_family: this.family }, (Date.now() - t) / 1000);
@@ -223,6 +265,11 @@ export class Proxier {
     m?.noLocalEndpoints.set({ traffic_policy: 'external', ip_family: this.family }, result.noLocalEndpoints.external);
     this.o.health?.updated(this.family);
     m?.lastTimestamp.set({ ip_family: this.family }, Date.now() / 1000);
+    const sh = this.o.serviceHealth;
+    if (sh) {
+      await sh.syncServices(healthCheckNodePorts(this.state.servicePorts()));
+      sh.syncEndpoints(localReadyEndpoints(this.state.allEndpoints()));
+    }
     if (update.conntrackCleanupRequired) {
       const started = performance.now();
       try {

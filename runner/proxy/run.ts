@@ -1,12 +1,14 @@
 // Runs the proxy against an API server: this node's Node object, informers for Services
 // and EndpointSlices (skipping the ones upstream skips), the sync loop, the canary
 // monitor, /healthz and /livez, and /metrics. Used by `svclab proxy run` and the DaemonSet.
-import type { KubeConfig, V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
+import { EventsV1Api, V1MicroTime, type KubeConfig, type V1EndpointSlice, type V1Node, type V1Service } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { NFACCT_CT_STATE_INVALID_DROPPED } from '../core/proxy/chains.ts';
-import { nodeHostIPs, renderOptionsFor, type ProxySettings } from '../core/proxy/options.ts';
+import { nodeHostIPs, nodePortAddressesFor, nodePortIPsFor, renderOptionsFor, type ProxySettings } from '../core/proxy/options.ts';
 import type { EndpointSlice, Node, Service } from '../core/proxy/types.ts';
 import { watchKind, type Watcher } from '../kube/informers.ts';
 import { hostExec, type Exec } from './exec.ts';
@@ -16,6 +18,8 @@ import type { LogLine } from './log.ts';
 import { newMetrics } from './metrics.ts';
 import { newNfacct } from './nfacct.ts';
 import { Proxier } from './proxier.ts';
+import { interfaceAddresses, ServiceHealthServer } from './service-health.ts';
+import { parseIpAddr } from './trace-source.ts';
 
 export interface RunProxyOptions {
   kubeconfig: KubeConfig;
@@ -81,10 +85,15 @@ async function waitForNode(kc: KubeConfig, name: string, waitMs: number, onNode:
       if (hasIPs()) resolveFirst?.();
     },
   });
-  if (!hasIPs()) await new Promise<void>((resolve) => {
-    resolveFirst = resolve;
-    setTimeout(resolve, waitMs);
-  });
+  if (!hasIPs()) {
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      resolveFirst = resolve;
+      timer = setTimeout(resolve, waitMs);
+    });
+    // Left running, the timer would keep a stopped proxy's process alive for up to waitMs.
+    clearTimeout(timer);
+  }
   resolveFirst = null;
   return { watcher, node: current };
 }
@@ -127,6 +136,24 @@ export async function runProxy(o: RunProxyOptions): Promise<RunningProxy> {
     servers.push(await serveMetrics(metrics, host, port));
   }
 
+  // Health check node ports listen where NodePorts are accepted, in this process's own
+  // network namespace (with --netns, the rules are elsewhere but the sockets are here).
+  const npa = nodePortAddressesFor(settings, 'IPv4', node);
+  const serviceHealth = new ServiceHealthServer({
+    nodeName: settings.nodeName,
+    nodeIPs: nodePortIPsFor(npa, interfaceAddresses()),
+    proxyHealthy: () => health!.health().healthy,
+    log: o.log,
+    onListenFailure: (svc, _port, message) => void recordListenFailure(o.kubeconfig, svc, message).catch((err: Error) => o.log(`could not record an event for ${svc}: ${err.message}`)),
+  });
+  // Where the rules are, to find which addresses --nodeport-addresses selects.
+  const addressesWhereRulesAre = o.exec
+    ? async () => {
+        const r = await exec('ip', ['-o', 'addr', 'show'], { timeoutMs: 30_000 });
+        return parseIpAddr(r.stdout);
+      }
+    : async () => interfaceAddresses();
+
   proxier = new Proxier({
     settings,
     node,
@@ -135,6 +162,8 @@ export async function runProxy(o: RunProxyOptions): Promise<RunningProxy> {
     nfacct: nfacctWorks ? nfacct : null,
     metrics,
     health,
+    serviceHealth,
+    interfaceAddresses: addressesWhereRulesAre,
     syncPeriodMs: o.syncPeriodMs,
     minSyncPeriodMs: o.minSyncPeriodMs,
     log: o.log,
@@ -169,8 +198,33 @@ export async function runProxy(o: RunProxyOptions): Promise<RunningProxy> {
       p.stop();
       await Promise.all([services.stop(), slices.stop(), nodeWatcher.stop()].map((x) => x.catch(() => {})));
       for (const s of servers) s.close();
+      await serviceHealth.close();
     },
   };
+}
+
+/**
+ * Upstream's Warning event on the Service when its health check port cannot be opened
+ * (events.k8s.io/v1, reason FailedToStartServiceHealthcheck, action Listen).
+ */
+async function recordListenFailure(kc: KubeConfig, service: string, note: string): Promise<void> {
+  const [namespace, name] = service.split('/') as [string, string];
+  const now = new V1MicroTime();
+  await kc.makeApiClient(EventsV1Api).createNamespacedEvent({
+    namespace,
+    body: {
+      // Upstream's name: the object's name and the time in nanoseconds, in hex.
+      metadata: { name: `${name}.${(BigInt(now.getTime()) * 1_000_000n + BigInt(randomBytes(2).readUInt16BE() % 1_000_000)).toString(16)}`, namespace },
+      eventTime: now,
+      reportingController: 'kube-proxy',
+      reportingInstance: `kube-proxy-${hostname()}`,
+      action: 'Listen',
+      reason: 'FailedToStartServiceHealthcheck',
+      regarding: { kind: 'Service', namespace, name, uid: service },
+      note,
+      type: 'Warning',
+    },
+  });
 }
 
 /** Go-style durations as kube-proxy's flags take them: "30s", "1m", "500ms", "1h30m". */

@@ -5,6 +5,14 @@ import { parseListen, type Listen } from '../../dns/server.ts';
 import { resolvConfUpstreams, type Upstream } from '../../dns/forwarder.ts';
 import { UserError } from '../../errors.ts';
 import { loadKubeConfig } from '../../kube/client.ts';
+import { readStateFile } from '../../kube/state-file.ts';
+import { kubeconfigPath } from '../../cluster/state.ts';
+import { Answerer } from '../../core/dns/answer.ts';
+import { Backend } from '../../core/dns/backend.ts';
+import { ClusterIndex } from '../../core/dns/cluster-index.ts';
+import { explain, formatExplanation } from '../../core/dns/explain.ts';
+import { fqdn } from '../../core/dns/names.ts';
+import { listClusterObjects } from '../../kube/list.ts';
 
 interface CommonFlags {
   zone: string;
@@ -60,6 +68,24 @@ async function runUntilStopped(o: DnsOptions): Promise<void> {
   await dns.close();
 }
 
+async function explainAction(name: string, type: string | undefined, f: { state?: string; kubeconfig?: string; cluster?: string; zone: string; ttl: string; pods: PodMode; endpointPodNames: boolean; json: boolean }): Promise<void> {
+  const sources = [f.state, f.kubeconfig, f.cluster].filter(Boolean).length;
+  if (sources > 1) throw new UserError('give one of --state FILE, --kubeconfig FILE or --cluster NAME');
+  const t = (type ?? 'A').toUpperCase();
+  if (!/^([A-Z]+|TYPE\d+)$/.test(t)) throw new UserError(`"${type}" is not a query type: use A, AAAA, SRV, PTR, TXT, CNAME, …`);
+  const index = new ClusterIndex();
+  if (f.state) index.replaceAll(await readStateFile(f.state));
+  else {
+    const kc = loadKubeConfig(f.kubeconfig ?? (f.cluster ? kubeconfigPath(f.cluster) : undefined));
+    index.replaceAll(await listClusterObjects(kc, f.pods === 'verified'));
+  }
+  index.synced = true;
+  const o = options({ ...f, listen: '127.0.0.1:53', upstream: [], resolvConf: '/dev/null' });
+  const backend = new Backend(index, { zones: o.zones.map(fqdn), ttl: o.ttl, pods: o.pods, endpointPodNames: o.endpointPodNames, localIPs: [] });
+  const ex = explain(new Answerer(backend), name, t);
+  process.stdout.write(f.json ? `${JSON.stringify(ex, null, 2)}\n` : formatExplanation(ex));
+}
+
 export function registerDns(program: Command): void {
   const dns = program.command('dns').description("svclab's cluster DNS server (CoreDNS's kubernetes plugin behaviour): serve a state file, run against a cluster, or explain a name");
 
@@ -68,6 +94,19 @@ export function registerDns(program: Command): void {
     .action(async (f: CommonFlags & { state: string }) => {
       await runUntilStopped({ ...options(f), source: { kind: 'file', path: f.state } });
     });
+
+  dns
+    .command('explain <name> [type]')
+    .description('explain a DNS name: how it is parsed, which objects answer it, why it is NXDOMAIN or NODATA if it is, and the answer')
+    .option('--state <file>', 'answer from a state file (a kubectl List)')
+    .option('--kubeconfig <file>', 'answer from a live cluster')
+    .option('--cluster <name>', 'answer from a svclab cluster (default when nothing else is given: svclab)')
+    .option('--zone <zone>', 'the cluster domain', 'cluster.local')
+    .option('--ttl <seconds>', 'TTL of cluster records', '30')
+    .addOption(new Option('--pods <mode>', 'pod records mode').choices(['insecure', 'verified', 'disabled']).default('insecure'))
+    .option('--endpoint-pod-names', 'name endpoints without a hostname after their pod', false)
+    .option('--json', 'print the explanation as JSON', false)
+    .action((name: string, type: string | undefined, f: Parameters<typeof explainAction>[2]) => explainAction(name, type, !f.state && !f.kubeconfig && !f.cluster ? { ...f, cluster: 'svclab' } : f));
 
   common(dns.command('run').description('serve cluster DNS from a live cluster through informers, with /health, /ready and /metrics like CoreDNS'), '0.0.0.0:53')
     .option('--kubeconfig <file>', 'the cluster (default: in-cluster config, $KUBECONFIG, ~/.kube/config)')

@@ -21,7 +21,7 @@ export type UpstreamAnswers = Map<string, UpstreamAnswer>;
 export const upstreamKey = (name: string, type: string) => `${fqdn(name)} ${type}`;
 
 export type AnswerResult =
-  | { kind: 'answer'; rcode: Rcode; authoritative: boolean; truncated: boolean; answer: RR[]; authority: RR[]; additional: RR[]; zone: string }
+  | { kind: 'answer'; rcode: Rcode; authoritative: boolean; truncated: boolean; answer: RR[]; authority: RR[]; additional: RR[]; zone: string; reason?: string }
   /** Not ours after all (a reverse-zone name with no data): hand it to the forwarder. */
   | { kind: 'forward' }
   /** An out-of-zone name must be looked up first. */
@@ -124,9 +124,10 @@ export class Answerer {
       if (err instanceof NeedUpstream) return { kind: 'need', name: err.name, type: err.type };
       if (!(err instanceof NameError)) throw err;
       if (isReverseZone(zone)) return { kind: 'forward' };
-      return { kind: 'answer', rcode: this.backend.index.synced ? 'NXDOMAIN' : 'SERVFAIL', authoritative: true, truncated: false, answer: [], authority: [this.soa(zoneAsAsked)], additional: [], zone: zoneAsAsked };
+      const synced = this.backend.index.synced;
+      return { kind: 'answer', rcode: synced ? 'NXDOMAIN' : 'SERVFAIL', authoritative: true, truncated: false, answer: [], authority: [this.soa(zoneAsAsked)], additional: [], zone: zoneAsAsked, reason: synced ? err.message : 'the server has not read the cluster state yet' };
     }
-    if (records.length === 0) return { kind: 'answer', rcode: 'NOERROR', authoritative: true, truncated: false, answer: [], authority: [this.soa(zoneAsAsked)], additional: [], zone: zoneAsAsked };
+    if (records.length === 0) return { kind: 'answer', rcode: 'NOERROR', authoritative: true, truncated: false, answer: [], authority: [this.soa(zoneAsAsked)], additional: [], zone: zoneAsAsked, reason: `the name exists, but has no ${q.type} records (NODATA)` };
     return { kind: 'answer', rcode: 'NOERROR', authoritative: true, truncated, answer: records, authority: [], additional: extra, zone: zoneAsAsked };
   }
 

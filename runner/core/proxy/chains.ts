@@ -95,3 +95,17 @@ export const KUBELET_JUMP_CHAINS: JumpChain[] = [
 export function jumpRuleArgs(j: JumpChain): string[] {
   return [...j.extraArgs, ...(j.comment ? ['-m', 'comment', '--comment', j.comment] : []), '-j', j.dstChain];
 }
+
+/**
+ * A string as iptables-save prints a comment (xtables_save_string): bare when it is only
+ * letters, digits, "_" and "-"; else in double quotes with `"`, `\` and `'` escaped.
+ */
+export function saveString(value: string): string {
+  if (/^[A-Za-z0-9_-]+$/.test(value)) return value;
+  return `"${value.replace(/["\\']/g, (c) => `\\${c}`)}"`;
+}
+
+/** The jump rule's arguments as iptables-save prints them (and iptables-restore reads them). */
+export function jumpRuleText(j: JumpChain): string {
+  return [...j.extraArgs, ...(j.comment ? ['-m', 'comment', '--comment', saveString(j.comment)] : []), '-j', j.dstChain].join(' ');
+}

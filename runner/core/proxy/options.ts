@@ -1,7 +1,7 @@
 // From kube-proxy's command-line settings (upstream flag names) and this node's Node object
 // to the renderer's options, applying upstream's defaults and adjustments.
 import { masqueradeMark } from './chains.ts';
-import { cidrContains, familyOf, formatCIDR, formatIP, isLoopback, parseCIDR, parseIP, type IP, type IPFamily } from './ip.ts';
+import { cidrContains, familyOf, formatCIDR, formatIP, isLoopback, parseCIDR, parseIP, type CIDR, type IP, type IPFamily } from './ip.ts';
 import { detectLocalByCIDR, type LocalDetector, type RenderOptions } from './render.ts';
 import { LABEL_TOPOLOGY_ZONE, type Node } from './types.ts';
 
@@ -105,36 +105,50 @@ function localDetector(s: ProxySettings, family: IPFamily, node: Node | null | u
   }
 }
 
-/** Upstream's NodePortAddresses for one family: null when every address matches. */
-function nodePortCIDRs(s: ProxySettings, family: IPFamily, nodeIP: string) {
+/** Upstream's NodePortAddresses for one family (--nodeport-addresses, "primary" resolved). */
+export interface NodePortAddresses {
+  /** No CIDR of this family, or a /0: NodePorts on every address. */
+  matchAll: boolean;
+  cidrs: CIDR[];
+  containsIPv4Loopback: boolean;
+}
+
+export function nodePortAddressesFor(s: ProxySettings, family: IPFamily, node: Node | null | undefined): NodePortAddresses {
+  const nodeIP = primaryNodeIP(family, node, s.bindAddress);
   let strings = s.nodePortAddresses;
   if (strings.length === 1 && strings[0] === 'primary') {
     const ip = parseIP(nodeIP)!;
     strings = isLoopback(ip) ? [] : [`${nodeIP}/${family === 'IPv4' ? 32 : 128}`];
   }
-  const cidrs = strings.map((c) => parseCIDR(c)).filter((c) => c !== null && c.family === family);
-  if (cidrs.length === 0 || cidrs.some((c) => c!.prefix === 0)) {
+  const cidrs = strings.map((c) => parseCIDR(c)).filter((c): c is CIDR => c !== null && c.family === family);
+  if (cidrs.length === 0 || cidrs.some((c) => c.prefix === 0)) {
     // Match-all; 0.0.0.0/0 contains 127.0.0.0.
     return { matchAll: true, cidrs: [], containsIPv4Loopback: family === 'IPv4' };
   }
   const loop = parseIP('127.0.0.0')!;
-  return {
-    matchAll: false,
-    cidrs: cidrs as NonNullable<(typeof cidrs)[number]>[],
-    containsIPv4Loopback: family === 'IPv4' && cidrs.some((c) => isLoopback(c!.ip) || cidrContains(c!, loop)),
-  };
+  return { matchAll: false, cidrs, containsIPv4Loopback: family === 'IPv4' && cidrs.some((c) => isLoopback(c.ip) || cidrContains(c, loop)) };
+}
+
+/**
+ * Upstream GetNodeIPs: the given interface addresses inside the CIDRs, canonical, without
+ * duplicates, sorted; null when every address matches.
+ */
+export function nodePortIPsFor(npa: NodePortAddresses, addresses: Iterable<string>): string[] | null {
+  if (npa.matchAll) return null;
+  const out = new Set<string>();
+  for (const a of addresses) {
+    const ip = parseIP(a);
+    if (ip && npa.cidrs.some((c) => cidrContains(c, ip))) out.add(formatIP(ip));
+  }
+  return [...out].sort();
 }
 
 export function renderOptionsFor(s: ProxySettings, node: Node | null | undefined, family: IPFamily = 'IPv4'): RenderOptions {
   const nodeIP = primaryNodeIP(family, node, s.bindAddress);
-  const npa = nodePortCIDRs(s, family, nodeIP);
+  const npa = nodePortAddressesFor(s, family, node);
   const localhostNodePorts = family === 'IPv4' && s.localhostNodePorts && npa.containsIPv4Loopback;
-  let nodePortIPs: string[] | null = null;
-  if (!npa.matchAll) {
-    const local = new Set<string>(['127.0.0.1', '::1']);
-    for (const a of s.localAddresses) local.add(formatIP(parseIP(a)!));
-    nodePortIPs = [...local].filter((a) => npa.cidrs.some((c) => cidrContains(c, parseIP(a)!))).sort();
-  }
+  // Every node has the loopback addresses; the others are --node-ip (render) or read from the interfaces (run).
+  const nodePortIPs = nodePortIPsFor(npa, ['127.0.0.1', '::1', ...s.localAddresses]);
   const zone = node?.metadata?.labels?.[LABEL_TOPOLOGY_ZONE];
   return {
     ipFamily: family,

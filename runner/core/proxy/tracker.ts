@@ -162,4 +162,9 @@ export class ProxyState {
   endpointsFor(key: string): EndpointInfo[] {
     return this.endpoints.get(key) ?? [];
   }
+
+  /** Every service port key with endpoints, including ports no Service (yet) has. */
+  allEndpoints(): IterableIterator<[string, EndpointInfo[]]> {
+    return this.endpoints.entries();
+  }
 }
