@@ -8,7 +8,7 @@ import dnsTypes from 'dns-packet/types.js';
 import type { Answerer} from '../core/dns/answer.ts';
 import { upstreamKey, type UpstreamAnswers } from '../core/dns/answer.ts';
 import { RCODES, type RR, type Rcode } from '../core/dns/records.ts';
-import { encodeMessage, type Message, type Opt, type WireQuestion } from '../core/dns/wire.ts';
+import { ECHOED_EDNS_OPTIONS, encodeMessage, type Message, type Opt, type WireQuestion } from '../core/dns/wire.ts';
 import type { Forwarder } from './forwarder.ts';
 import type { DnsMetrics } from './metrics.ts';
 
@@ -22,7 +22,7 @@ interface Decoded {
   flags: number;
   opcode: string;
   questions: { name: string; type: string; class: string }[];
-  additionals: { type: string; name: string; udpPayloadSize?: number; ednsVersion?: number; flag_do?: boolean }[];
+  additionals: { type: string; name: string; udpPayloadSize?: number; ednsVersion?: number; flag_do?: boolean; options?: { code: number; data?: Buffer }[] }[];
 }
 
 
@@ -87,8 +87,16 @@ export class DnsHandler {
     meta.type = q.type;
     const optIn = msg.additionals.find((a) => a.type === 'OPT');
     const question: WireQuestion = { name, type: code(q.type, dnsTypes.toType), class: code(q.class, dnsClasses.toClass) };
-    const opt: Opt | undefined = optIn ? { udpSize: Math.max(512, optIn.udpPayloadSize ?? 512), extendedRcode: 0, version: 0, do: !!optIn.flag_do } : undefined;
-    const maxSize = transport === 'tcp' ? 65535 : opt ? opt.udpSize : 512;
+    const opt: Opt | undefined = optIn
+      ? {
+          udpSize: optIn.udpPayloadSize ?? 512,
+          extendedRcode: 0,
+          version: 0,
+          do: !!optIn.flag_do,
+          options: (optIn.options ?? []).filter((o) => ECHOED_EDNS_OPTIONS.has(o.code)).map((o) => ({ code: o.code, data: o.data ?? new Uint8Array() })),
+        }
+      : undefined;
+    const maxSize = transport === 'tcp' ? 65535 : opt ? Math.max(512, opt.udpSize) : 512;
     const reply = (rcode: Rcode, aa: boolean, sections: { answer?: RR[]; authority?: RR[]; additional?: RR[]; tc?: boolean } = {}, optOut = opt): Buffer => {
       const m: Message = {
         ...replyHeader(buf, RCODES[rcode], aa),
@@ -105,7 +113,7 @@ export class DnsHandler {
 
     if (optIn && (optIn.ednsVersion ?? 0) > 0) {
       meta.rcode = 'BADVERS';
-      return { bytes: reply('NOERROR', false, {}, { udpSize: opt!.udpSize, extendedRcode: 1, version: 0, do: opt!.do }), meta };
+      return { bytes: reply('NOERROR', false, {}, { ...opt!, extendedRcode: 1 }), meta };
     }
     if (q.class !== 'IN') return { bytes: reply('REFUSED', false), meta };
 
@@ -113,10 +121,12 @@ export class DnsHandler {
     if (zone) {
       meta.zone = zone;
       meta.plugin = 'kubernetes';
-      const key = `${name.toLowerCase()}|${q.type}|${maxSize}|${opt ? (opt.do ? 'do' : 'e') : '-'}|${buf[2]! & 1}|${buf[3]! & 0x10}`;
+      // Replies echo some EDNS options (a client cookie), so only option-less queries share cached bytes.
+      const cacheable = !opt?.options?.length;
+      const key = `${name.toLowerCase()}|${q.type}|${maxSize}|${opt ? (opt.do ? 'do' : 'e') : '-'}|${opt?.udpSize ?? ''}|${buf[2]! & 1}|${buf[3]! & 0x10}`;
       const gen = this.o.answerer.backend.index.generation;
       const hit = this.cache.get(key);
-      if (hit && hit.gen === gen) {
+      if (cacheable && hit && hit.gen === gen) {
         const bytes = Buffer.from(hit.bytes);
         buf.copy(bytes, 0, 0, 2);
         // The question (and owner names pointing at it) take the letter case the client used.
@@ -136,7 +146,7 @@ export class DnsHandler {
         const bytes = reply(r.rcode, r.authoritative, { answer, authority: r.authority, additional: r.additional, tc: r.truncated });
         const addresses = r.answer.filter((x) => x.type === 'A' || x.type === 'AAAA').length;
         // SRV targets are not compressed, so their zone keeps the first asker's letter case: not cached.
-        if (upstream.size === 0 && addresses <= 1 && q.type !== 'SRV' && q.type !== 'NS') {
+        if (cacheable && upstream.size === 0 && addresses <= 1 && q.type !== 'SRV' && q.type !== 'NS') {
           if (this.cache.size > 50_000) this.cache.clear();
           this.cache.set(key, { gen, bytes: new Uint8Array(bytes) });
         }
@@ -147,7 +157,8 @@ export class DnsHandler {
     const forwarded = await this.o.forwarder.forward(buf, { name, type: q.type }, transport);
     if (forwarded) {
       meta.rcode = rcodeName(forwarded[3]! & 0xf);
-      return { bytes: forwarded.length > maxSize ? truncateForwarded(forwarded) : forwarded, meta };
+      const withOpt = opt ? setOpt(forwarded, opt) : forwarded;
+      return { bytes: withOpt.length > maxSize ? truncateForwarded(withOpt) : withOpt, meta };
     }
     return { bytes: reply('SERVFAIL', false), meta };
   }
@@ -187,4 +198,25 @@ function truncateForwarded(b: Buffer): Buffer {
   out.writeUInt16BE(0, 8);
   out.writeUInt16BE(0, 10);
   return out;
+}
+
+/**
+ * CoreDNS's SizeAndDo on a forwarded reply: the upstream's OPT (or the client's, if the
+ * upstream sent none) goes back with version 0, the client's UDP size and DO bit.
+ */
+function setOpt(reply: Buffer, opt: Opt): Buffer {
+  try {
+    const p = dnsPacket.decode(reply) as ReturnType<typeof dnsPacket.decode> & { additionals: { type: string }[] };
+    const others = (p.additionals ?? []).filter((a) => a.type !== 'OPT');
+    const upstreamOpt = (p.additionals ?? []).find((a) => a.type === 'OPT') as { options?: unknown[] } | undefined;
+    const options = upstreamOpt ? (upstreamOpt.options ?? []) : (opt.options ?? []).map((o) => ({ code: o.code, data: Buffer.from(o.data) }));
+    const out = { ...p, additionals: [...others, { type: 'OPT', name: '.', udpPayloadSize: opt.udpSize, extendedRcode: 0, ednsVersion: 0, flags: opt.do ? dnsPacket.DNSSEC_OK : 0, options }] };
+    const encoded = Buffer.from(dnsPacket.encode(out as Parameters<typeof dnsPacket.encode>[0]));
+    // dns-packet has no rcode on encode: keep the upstream's header flags byte for byte.
+    encoded[2] = reply[2]!;
+    encoded[3] = reply[3]!;
+    return encoded;
+  } catch {
+    return reply;
+  }
 }

@@ -58,7 +58,8 @@ export async function startDns(o: DnsOptions): Promise<RunningDns> {
   const log = o.log ?? ((m: string) => console.error(`svclab dns: ${m}`));
   const index = new ClusterIndex();
   const metrics = new DnsMetrics(`dns://:${o.listen.port}`);
-  const backend = new Backend(index, { zones: o.zones.map(fqdn), ttl: o.ttl, pods: o.pods, endpointPodNames: o.endpointPodNames, localIPs: udpAddresses(o.listen.host) });
+  // CoreDNS leaves loopback addresses out of its own addresses (boundIPs): on loopback NS has no data.
+  const backend = new Backend(index, { zones: o.zones.map(fqdn), ttl: o.ttl, pods: o.pods, endpointPodNames: o.endpointPodNames, localIPs: udpAddresses(o.listen.host).filter((ip) => !ip.startsWith('127.') && ip !== '::1') });
   const upstreams = o.upstreams ?? resolvConfUpstreams();
   const handler = new DnsHandler({ answerer: new Answerer(backend), forwarder: new Forwarder({ upstreams }), metrics, loadbalance: true });
   const source: Source = o.source.kind === 'file' ? await fileSource(o.source.path, index, log) : liveSource(o.source.kubeconfig, index, { pods: o.pods === 'verified', log });

@@ -4,12 +4,17 @@ import { parseIP } from '../proxy/ip.ts';
 import { RCODES, typeCode, type RR, type Rcode } from './records.ts';
 
 export interface Opt {
+  /** As the client sent it (replies keep the client's value; truncation uses at least 512). */
   udpSize: number;
   /** The upper 8 bits of the 12-bit rcode (BADVERS = 1). */
   extendedRcode: number;
   version: number;
   do: boolean;
+  /** EDNS options echoed back (CoreDNS keeps NSID, EXPIRE, COOKIE, TCP-KEEPALIVE, PADDING). */
+  options?: { code: number; data: Uint8Array }[];
 }
+
+export const ECHOED_EDNS_OPTIONS = new Set([3, 9, 10, 11, 12]);
 
 export interface MessageHeader {
   id: number;
@@ -174,10 +179,16 @@ function writeOpt(w: Writer, opt: Opt): void {
   w.u8(opt.extendedRcode);
   w.u8(opt.version);
   w.u16(opt.do ? 0x8000 : 0);
-  w.u16(0);
+  const options = opt.options ?? [];
+  w.u16(options.reduce((n, o) => n + 4 + o.data.length, 0));
+  for (const o of options) {
+    w.u16(o.code);
+    w.u16(o.data.length);
+    w.bytes(o.data);
+  }
 }
 
-const OPT_LEN = 11;
+const optLength = (opt: Opt) => 11 + (opt.options ?? []).reduce((n, o) => n + 4 + o.data.length, 0);
 
 function rcodeNumber(r: Rcode | number): number {
   return typeof r === 'number' ? r : RCODES[r];
@@ -197,7 +208,7 @@ function header(w: Writer, m: MessageHeader, counts: [number, number, number, nu
  * additional), TC is set if anything was dropped, and the OPT record is always kept.
  */
 export function encodeMessage(m: Message, maxSize = 65535): Uint8Array {
-  const size = Math.max(512, maxSize) - (m.opt ? OPT_LEN : 0);
+  const size = Math.max(512, maxSize) - (m.opt ? optLength(m.opt) : 0);
   const w = new Writer(true);
   header(w, m, [0, 0, 0, 0]);
   for (const q of m.questions) {

@@ -7,7 +7,7 @@ import { prefixedExec } from '../../../runner/proxy/exec.ts';
 import { newIptables } from '../../../runner/proxy/iptables.ts';
 import { newNfacct } from '../../../runner/proxy/nfacct.ts';
 import { execRulesSource } from '../../../runner/proxy/trace-source.ts';
-import { traceFromSource } from '../../../runner/cli/commands/proxy.ts';
+import { traceFromSource } from '../../../runner/proxy/trace-source.ts';
 import { summarize } from '../../../runner/core/proxy/trace.ts';
 import { Proxier } from '../../../runner/proxy/proxier.ts';
 import { DEFAULT_SETTINGS } from '../../../runner/core/proxy/options.ts';

@@ -1,8 +1,12 @@
 // Runs upstream kube-proxy (iptables mode) in a network namespace against a local API
 // server and returns the iptables-restore input of its first full sync, taken from its
 // own -v=9 log ("Restoring iptables").
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { KubeObject } from '../../../runner/kube/state-file.ts';
-import { NetnsLab } from '../../support/netns.ts';
+import { NetnsLab, type Netns } from '../../support/netns.ts';
 import { upstreamBinary, type ControlPlane } from '../../support/control-plane.ts';
 
 const APPLIED_KINDS = new Set(['Namespace', 'Service', 'EndpointSlice', 'Node']);
@@ -88,4 +92,93 @@ export async function upstreamRestoreInput(cp: ControlPlane, flags: string[], ad
   } finally {
     await lab.dispose();
   }
+}
+
+let legacyDir: string | null = null;
+
+/**
+ * A directory whose iptables, iptables-save, iptables-restore (and ip6tables…) are the
+ * legacy backend: upstream kube-proxy runs whatever `iptables` PATH finds (its image picks
+ * the backend with a wrapper script), so this PATH entry makes it use iptables-legacy.
+ */
+export function legacyIptablesPath(): string {
+  if (legacyDir) return legacyDir;
+  const dir = mkdtempSync(join(tmpdir(), 'svclab-iptables-legacy-'));
+  for (const fam of ['iptables', 'ip6tables']) for (const suffix of ['', '-save', '-restore']) symlinkSync('/usr/sbin/xtables-legacy-multi', join(dir, `${fam}${suffix}`));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return (legacyDir = dir);
+}
+
+export interface UpstreamProxy {
+  child: ChildProcess;
+  /** Resolves with the first log line matching `re` logged from now on. */
+  waitForLog(re: RegExp, timeoutMs: number): Promise<RegExpExecArray>;
+  /** The last lines it logged. */
+  tail(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts upstream kube-proxy (iptables mode) in `ns` against the local API server
+ * (reached through a forwarded loopback port), on the given iptables backend. Its
+ * healthz and metrics listen on 127.0.0.1 inside the namespace.
+ */
+export async function startUpstreamProxy(lab: NetnsLab, ns: Netns, cp: ControlPlane, flags: string[], opts: { backend?: 'nft' | 'legacy'; verbosity?: number } = {}): Promise<UpstreamProxy> {
+  await lab.forwardLoopbackPort(ns, cp.port);
+  const env = { ...process.env };
+  if (opts.backend === 'legacy') env.PATH = `${legacyIptablesPath()}:${env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`;
+  const child = ns.spawn(
+    [
+      upstreamBinary('kube-proxy'), `--kubeconfig=${cp.kubeconfig}`, '--proxy-mode=iptables', `--v=${opts.verbosity ?? 2}`,
+      '--healthz-bind-address=127.0.0.1:10256', '--metrics-bind-address=127.0.0.1:10249',
+      '--conntrack-max-per-core=0', '--conntrack-tcp-timeout-established=0', '--conntrack-tcp-timeout-close-wait=0',
+      ...flags,
+    ],
+    env,
+  );
+  let tail = '';
+  let buf = '';
+  const waiters: { re: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
+  const onData = (d: Buffer) => {
+    buf += d.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      tail = (tail + line.slice(0, 300) + '\n').slice(-3000);
+      for (const w of [...waiters]) {
+        const m = w.re.exec(line);
+        if (m) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(m);
+        }
+      }
+    }
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  return {
+    child,
+    tail: () => tail,
+    waitForLog: (re, timeoutMs) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`upstream kube-proxy logged nothing matching ${re} within ${timeoutMs} ms; last log: ${tail.slice(-1500)}`)), timeoutMs);
+        const onExit = (code: number | null) => reject(new Error(`upstream kube-proxy exited (${code}); last log: ${tail.slice(-1500)}`));
+        child.once('exit', onExit);
+        waiters.push({
+          re,
+          resolve: (m) => {
+            clearTimeout(timer);
+            child.off('exit', onExit);
+            resolve(m);
+          },
+        });
+      }),
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await Promise.race([new Promise((r) => child.once('exit', r)), new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
 }

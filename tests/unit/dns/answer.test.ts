@@ -173,7 +173,7 @@ test('PTR: a ClusterIP names its service, an endpoint IP names the endpoint; unk
   assert.deepEqual(ask(a, '0.10.in-addr.arpa.', 'PTR'), { kind: 'forward' });
 });
 
-test('the apex NS names the DNS service through its own endpoint; ns.dns.<zone> otherwise', () => {
+test('the apex NS names the DNS service through its own endpoint; ns.dns.<zone> otherwise; nothing without own addresses', () => {
   assert.deepEqual(ask(a, 'cluster.local.', 'NS'), {
     rcode: 'NOERROR',
     answer: ['cluster.local. 30 IN NS kube-dns.kube-system.svc.cluster.local.'],
@@ -181,9 +181,10 @@ test('the apex NS names the DNS service through its own endpoint; ns.dns.<zone> 
     extra: ['kube-dns.kube-system.svc.cluster.local. 30 IN A 10.96.0.10'],
     tc: false,
   });
-  const loopback = server({ localIPs: ['127.0.0.1'] });
-  assert.deepEqual(ask(loopback, 'cluster.local.', 'NS').answer, ['cluster.local. 30 IN NS ns.dns.cluster.local.']);
-  assert.deepEqual(ask(loopback, 'ns.dns.cluster.local.', 'A').answer, ['ns.dns.cluster.local. 30 IN A 127.0.0.1']);
+  const elsewhere = server({ localIPs: ['192.0.2.53'] });
+  assert.deepEqual(ask(elsewhere, 'cluster.local.', 'NS').answer, ['cluster.local. 30 IN NS ns.dns.cluster.local.']);
+  assert.deepEqual(ask(elsewhere, 'ns.dns.cluster.local.', 'A').answer, ['ns.dns.cluster.local. 30 IN A 192.0.2.53']);
+  assert.equal(ask(server({ localIPs: [] }), 'cluster.local.', 'NS').answer.length, 0, 'no own addresses (loopback only): NODATA');
 });
 
 test('names outside the zones are not ours', () => {

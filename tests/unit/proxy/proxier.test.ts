@@ -1,22 +1,27 @@
 // The sync loop's failure handling, with an in-memory iptables that applies restore input
-// like `iptables-restore --noflush` (declared chains are replaced, -X deletes) and can be
-// told to refuse it.
+// like `iptables-restore --noflush` (declared chains are flushed or created, -A appends,
+// -I prepends, -X deletes), prints itself like iptables-save, and can be told to refuse input.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseDump } from '../../../runner/core/proxy/iptables-dump.ts';
+import { splitWords } from '../../../runner/core/proxy/iptables-dump.ts';
 import { ProxyHealth } from '../../../runner/proxy/health.ts';
 import { RestoreError, type Iptables, type Table } from '../../../runner/proxy/iptables.ts';
 import { Proxier } from '../../../runner/proxy/proxier.ts';
 import { noWarn, service, settings, slice } from './fixtures.ts';
 
+const BUILTIN: Record<string, string[]> = { filter: ['INPUT', 'FORWARD', 'OUTPUT'], nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'], mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'] };
+
 class FakeIptables implements Iptables {
   readonly backend = 'nft' as const;
   readonly hasRandomFully = true;
-  tables = new Map<string, Map<string, string[]>>([['filter', new Map()], ['nat', new Map()], ['mangle', new Map()]]);
+  /** table → chain → rules as iptables-save prints them (after "-A CHAIN "). */
+  tables = new Map<string, Map<string, string[]>>(Object.entries(BUILTIN).map(([t, chains]) => [t, new Map(chains.map((c) => [c, []]))]));
   restores: string[] = [];
+  commands: string[] = [];
   failNext = 0;
 
   async ensureChain(table: Table, chain: string) {
+    this.commands.push(`-N ${chain}`);
     const t = this.tables.get(table)!;
     if (t.has(chain)) return true;
     t.set(chain, []);
@@ -29,15 +34,24 @@ class FakeIptables implements Iptables {
     this.tables.get(table)!.delete(chain);
   }
   async ensureRule(_p: '-I' | '-A', table: Table, chain: string, args: string[]) {
+    this.commands.push(`-C ${chain}`);
     const rules = this.tables.get(table)!.get(chain) ?? [];
-    const line = args.join(' ');
+    const line = args.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
     if (rules.includes(line)) return true;
     this.tables.get(table)!.set(chain, [line, ...rules]);
     return false;
   }
   async deleteRule() {}
   async save(table?: Table) {
-    return [...this.tables.get(table ?? 'nat')!.keys()].map((c) => `:${c} - [0:0]`).join('\n');
+    let out = '';
+    for (const [name, chains] of this.tables) {
+      if (table && name !== table) continue;
+      out += `*${name}\n`;
+      for (const c of chains.keys()) out += `:${c} ${BUILTIN[name]!.includes(c) ? 'ACCEPT' : '-'} [0:0]\n`;
+      for (const [c, rules] of chains) for (const r of rules) out += `-A ${c} ${r}\n`;
+      out += 'COMMIT\n';
+    }
+    return out;
   }
   async restoreAll(data: string) {
     this.restores.push(data);
@@ -45,14 +59,21 @@ class FakeIptables implements Iptables {
       this.failNext--;
       throw new RestoreError('iptables-restore: line 3 failed', 3);
     }
-    for (const t of parseDump(data).tables) {
-      const tab = this.tables.get(t.name)!;
-      for (const c of t.chains) {
-        // A declared chain is flushed first, so a deleted one may have had rules.
-        if (c.deleted) tab.delete(c.name);
-        else tab.set(c.name, c.rules.map((r) => r.args.join(' ')));
-      }
+    const next = new Map([...this.tables].map(([t, chains]) => [t, new Map([...chains].map(([c, r]) => [c, [...r]]))]));
+    let table: Map<string, string[]> | undefined;
+    for (const line of data.split('\n')) {
+      const words = splitWords(line);
+      if (line.startsWith('*')) table = next.get(line.slice(1));
+      else if (line.startsWith(':')) table!.set(line.slice(1).split(' ')[0]!, []);
+      else if (words[0] === '-A' || words[0] === '-I') {
+        const rules = table!.get(words[1]!);
+        if (!rules) throw new RestoreError(`iptables-restore: chain ${words[1]} does not exist`, null);
+        const rule = line.slice(line.indexOf(words[1]!) + words[1]!.length + 1);
+        if (words[0] === '-A') rules.push(rule);
+        else rules.unshift(rule);
+      } else if (words[0] === '-X') table!.delete(words[1]!);
     }
+    this.tables = next;
   }
 }
 
@@ -82,8 +103,44 @@ test('nothing is written until both Services and EndpointSlices are synced', asy
   await p.onServicesSynced();
   assert.equal(ipt.restores.length, 0);
   await p.onEndpointSlicesSynced();
-  assert.equal(ipt.restores.length, 1);
+  assert.equal(ipt.restores.length, 2, 'the missing jump rules, then the rules');
   assert.ok(ipt.tables.get('nat')!.get('PREROUTING')!.some((r) => r.endsWith('-j KUBE-SERVICES')), 'jump rules ensured on the full sync');
+});
+
+test('jump rules: one save and one restore on the first full sync, nothing added on the next, no iptables commands', async () => {
+  const { ipt, p } = setup();
+  // kubelet's chain and jump are already there, with a rule kube-proxy must not flush.
+  ipt.tables.get('filter')!.set('KUBE-FIREWALL', ['-m comment --comment "kubelet rule" -j DROP']);
+  ipt.tables.get('filter')!.get('INPUT')!.push('-j KUBE-FIREWALL');
+  p.onServiceUpdate(null, service('a', 'web', '10.96.0.1'));
+  await p.onServicesSynced();
+  await p.onEndpointSlicesSynced();
+  assert.deepEqual(ipt.commands, []);
+  assert.equal(ipt.restores.length, 2, 'the jump rules, then the rules');
+  const jumps = ipt.restores[0]!;
+  assert.ok(!jumps.includes(':KUBE-FIREWALL'), 'an existing chain is not declared (that would flush it)');
+  assert.ok(!jumps.includes('-I INPUT -j KUBE-FIREWALL'), 'an existing rule is not added again');
+  assert.ok(jumps.includes('-I OUTPUT -j KUBE-FIREWALL'));
+  assert.deepEqual(ipt.tables.get('filter')!.get('INPUT'), [
+    '-m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
+    '-m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS',
+    '-m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
+    '-j KUBE-FIREWALL',
+  ], 'prepended in upstream\'s order, after kubelet\'s');
+  await p.forceSync();
+  assert.equal(ipt.restores.length, 3, 'nothing missing: no jump restore');
+  assert.equal(ipt.tables.get('filter')!.get('INPUT')!.length, 4);
+  assert.deepEqual(ipt.tables.get('nat')!.get('PREROUTING'), ['-m comment --comment "kubernetes service portals" -j KUBE-SERVICES']);
+});
+
+test('jump rules: a deleted jump is put back on the next full sync', async () => {
+  const { ipt, p } = setup();
+  await p.onServicesSynced();
+  await p.onEndpointSlicesSynced();
+  ipt.tables.get('nat')!.set('POSTROUTING', []);
+  await p.forceSync();
+  assert.match(ipt.restores.at(-2)!, /^\*nat\n-I POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING\nCOMMIT\n$/);
+  assert.equal(ipt.tables.get('nat')!.get('POSTROUTING')!.length, 1);
 });
 
 test('a refused restore keeps the previous rules, counts as failed, and the retry is a full sync', async () => {
