@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
@@ -31,6 +31,8 @@ export async function ensureDebianBase(docker: Docker, source: ImageSource, onLi
   const dir = await mkdtemp(join(tmpdir(), 'svclab-rootfs-'));
   try {
     const mirror = process.env.SVCLAB_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
+    // debootstrap refuses a --cache-dir that does not exist yet (a new machine).
+    await mkdir(cacheDir('debs'), { recursive: true });
     await run('debootstrap', ['--variant=minbase', `--cache-dir=${cacheDir('debs')}`, versions.debianSuite, join(dir, 'root'), mirror], { onLine });
     // The image must not remember the build machine's resolver or hostname.
     await rm(join(dir, 'root/etc/resolv.conf'), { force: true });
