@@ -21,6 +21,7 @@ function labView(store: Store, sessions: LabSessions, learnerId: string, lab: La
         title: t.title,
         text: t.text,
         hintCount: t.hints.length,
+        ...(t.answer ? { answer: t.answer } : {}),
         hints: t.hints.slice(0, r?.hintsUsed ?? 0),
         ...(r?.solutionRevealed && t.solution ? { solution: t.solution } : {}),
       };
@@ -102,6 +103,22 @@ export function labRoutes(envOf: EnvOf, store: Store, sessions: LabSessions): Ro
         const t = task(lab, ctx.params.task!);
         const used = await store.useHint(env.learner.id, lab.id, t.id, t.hints.length);
         return { hints: t.hints.slice(0, used) };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/labs/:lab/tasks/:task/answer',
+      role: 'learner',
+      handler: async (ctx) => {
+        const env = envOf(ctx);
+        const lab = await load(ctx.params.lab!);
+        const t = task(lab, ctx.params.task!);
+        if (!t.answer) throw new HttpError(400, `task ${t.id} does not ask for an answer`);
+        const value = ((await ctx.body()) as { value?: unknown } | undefined)?.value;
+        if (typeof value !== 'string' || value.length > 200) throw new HttpError(400, 'an answer is {"value": "…"}, at most 200 characters');
+        env.kube();
+        await sessions.engine.setAnswer(env.learner.cluster, lab.id, t.id, value);
+        return { states: await sessions.checkNow(env.learner.id, env.learner.cluster, lab.id) };
       },
     },
     {

@@ -19,7 +19,7 @@ export interface LabInfo {
   id: string;
   title: Bilingual;
   summary?: Bilingual;
-  tasks: { id: string; title: Bilingual; text?: Bilingual; hints: Bilingual[]; solution?: Bilingual }[];
+  tasks: { id: string; title: Bilingual; text?: Bilingual; hints: Bilingual[]; solution?: Bilingual; answer?: { prompt: Bilingual } }[];
 }
 
 /** The grading engine (runner/grade), injected so that this module stays about sessions. */
@@ -28,6 +28,8 @@ export interface LabEngine {
   listLabs(): Promise<string[]>;
   setupLab(cluster: string, id: string): Promise<void>;
   resetLab(cluster: string, id: string): Promise<void>;
+  /** Records what the learner typed for a task that asks for an answer. */
+  setAnswer(cluster: string, lab: string, task: string, value: string): Promise<void>;
   watchLab(opts: { cluster: string; lab: string; intervalMs?: number; onChange: (tasks: TaskStatus[]) => void }): { stop(): void; checkNow(): Promise<TaskStatus[]> };
 }
 
