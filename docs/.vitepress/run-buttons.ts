@@ -1,7 +1,7 @@
 // A markdown-it plugin: every ```sh / ```bash / ```shell code block in a lesson gets a
 // "run in terminal" button next to VitePress's own copy button. The button carries the
 // command; theme/run-buttons-client.ts sends it to the page's <LabTerminal>.
-import type MarkdownIt from 'markdown-it';
+import type { MarkdownRenderer as MarkdownIt } from 'vitepress';
 
 const RUNNABLE = new Set(['sh', 'bash', 'shell']);
 

@@ -143,18 +143,17 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
     return undefined;
   };
 
-  const noLabs: Route = {
-    method: 'GET',
-    path: '/api/labs',
-    role: 'learner',
+  // Without a grading engine every lab route answers 503, so that the page can say why.
+  const noLabs: Route[] = labRoutes(envOf, store, undefined as unknown as LabSessions).map((r) => ({
+    ...r,
     handler: () => {
-      throw new HttpError(503, 'labs are not available on this server');
+      throw new HttpError(503, 'task checking is not available on this server: it has no grading engine (runner/grade)');
     },
-  };
+  }));
   const routes: Route[] = [
     { method: 'GET', path: '/api/health', handler: () => ({ ok: true, mode: opts.classroom ? 'classroom' : 'self-paced' }) },
     ...learnerRoutes(envOf),
-    ...(labs ? labRoutes(envOf, store, labs) : [noLabs]),
+    ...(labs ? labRoutes(envOf, store, labs) : noLabs),
     ...(classroom?.routes ?? []),
   ];
   const sockets: SocketRoute[] = [...learnerSockets(envOf, hub), ...(classroom?.sockets ?? [])];
