@@ -113,7 +113,7 @@ async function requestsFromPod(cluster: LabCluster, host: string, port: number, 
   const parts = r.out.split(`${SEP}\n`).slice(0, n);
   return parts.map((p) => {
     const reply = parseEchoReply(p);
-    if (!reply.ok) reply.error = /refused/i.test(p) ? 'connection refused' : /timed out|timeout/i.test(p) ? 'timed out' : /resolve/i.test(p) ? 'name not resolved' : (reply.error ?? 'no answer');
+    if (!reply.ok) reply.error = /refused|couldn't connect/i.test(p) ? 'connection refused' : /timed out|timeout/i.test(p) ? 'timed out' : /resolve/i.test(p) ? 'name not resolved' : (reply.error ?? 'no answer');
     return reply;
   });
 }

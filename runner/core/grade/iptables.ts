@@ -82,7 +82,8 @@ function onNode(check: IptablesCheck, svc: ServiceView, p: ServicePortView, nr: 
     for (let i = 0; i < seps.length; i++) {
       const want = i < seps.length - 1 ? computeProbability(seps.length - i) : undefined;
       const got = after(seps[i]!, '--probability');
-      if (got !== want) {
+      // iptables-save prints 11 decimals where kube-proxy wrote 10: compare the numbers.
+      if (got === undefined ? want !== undefined : want === undefined || Math.abs(Number(got) - Number(want)) > 1e-9) {
         return fail(
           `On ${node}, rule ${i + 1} of ${ch.svc} has probability ${got ?? '(none)'}; with ${seps.length} endpoints kube-proxy writes ${want ?? '(none: the last rule takes what is left)'}.`,
           `在 ${node} 上，${ch.svc} 的第 ${i + 1} 条规则概率是 ${got ?? '（无）'}；有 ${seps.length} 个端点时 kube-proxy 写的是 ${want ?? '（无：最后一条接住剩下的流量）'}。`,
@@ -122,7 +123,9 @@ function onNode(check: IptablesCheck, svc: ServiceView, p: ServicePortView, nr: 
   if (e.localOnly) {
     const ext = rules(dump, 'nat', ch.ext);
     if (ext.length === 0) return fail(`On ${node}, there is no ${ch.ext} chain: Service ${svc.name} is not reachable from outside (NodePort or LoadBalancer).`, `在 ${node} 上没有 ${ch.ext} 链：Service ${svc.name} 无法从集群外访问（需要 NodePort 或 LoadBalancer）。`);
-    if (!ext.some((r) => target(r) === ch.svl)) return fail(`On ${node}, ${ch.ext} jumps to ${ext.map(target).filter((t) => t?.startsWith('KUBE-')).pop() ?? '?'} instead of ${ch.svl}: externalTrafficPolicy is not Local.`, `在 ${node} 上，${ch.ext} 跳转到的是 ${ext.map(target).filter((t) => t?.startsWith('KUBE-')).pop() ?? '?'} 而不是 ${ch.svl}：externalTrafficPolicy 不是 Local。`);
+    // A node without a local endpoint has no KUBE-SVL jump: it drops external traffic instead.
+    const dropsHere = rules(dump, 'filter', 'KUBE-EXTERNAL-SERVICES').some((r) => target(r) === 'DROP' && r.args.includes(`${svc.namespace}/${svc.name}${p.name ? `:${p.name}` : ''} has no local endpoints`));
+    if (!dropsHere && !ext.some((r) => target(r) === ch.svl)) return fail(`On ${node}, ${ch.ext} jumps to ${ext.map(target).filter((t) => t?.startsWith('KUBE-')).pop() ?? '?'} instead of ${ch.svl}: externalTrafficPolicy is not Local.`, `在 ${node} 上，${ch.ext} 跳转到的是 ${ext.map(target).filter((t) => t?.startsWith('KUBE-')).pop() ?? '?'} 而不是 ${ch.svl}：externalTrafficPolicy 不是 Local。`);
   }
   if (e.rejected) {
     const rej = rules(dump, 'filter', 'KUBE-SERVICES').some((r) => svc.clusterIP && has(r, '-d', dest(svc.clusterIP)) && target(r) === 'REJECT');

@@ -21,7 +21,7 @@ function view(svc: Service): ServiceView {
     namespace: 'default',
     name: svc.metadata!.name!,
     clusterIP: svc.spec!.clusterIP!,
-    ports: svc.spec!.ports!.map((p) => ({ name: p.name ?? '', port: p.port!, protocol: p.protocol ?? 'TCP', ...(p.nodePort ? { nodePort: p.nodePort } : {}) })),
+    ports: svc.spec!.ports!.map((p) => ({ name: p.name ?? '', port: Number(p.port), protocol: String(p.protocol ?? 'TCP'), ...(p.nodePort ? { nodePort: Number(p.nodePort) } : {}) })),
     ingressIPs: [],
     externalIPs: [],
   };
