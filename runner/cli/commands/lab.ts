@@ -5,10 +5,12 @@ import type { Lang } from '../../core/lab/types.ts';
 import { LabCluster } from '../../grade/cluster.ts';
 import { labTestJUnit, labTestTable, testLab, type LabTestCase } from '../../grade/lab-test.ts';
 import { cleanup, solve, startLab } from '../../grade/lifecycle.ts';
+import { withClusterLock } from '../../grade/lock.ts';
 import { LabInvalidError, labsDir, listLabIds, loadLab, loadLabDir } from '../../lab/load.ts';
 import { join } from 'node:path';
 
 const lang = (v: string): Lang => (v === 'zh' ? 'zh' : 'en');
+const locked = <T>(cluster: string, fn: () => Promise<T>) => withClusterLock(cluster, fn, (pid) => process.stderr.write(`svclab: waiting for another lab run on cluster ${cluster} (pid ${pid}) to finish...\n`));
 
 export function registerLab(program: Command): void {
   const lab = program.command('lab').description('the labs: list, validate, start, solve, and prove them solvable (lab test)');
@@ -53,7 +55,7 @@ export function registerLab(program: Command): void {
     .option('--name <cluster>', 'the lab cluster', 'svclab')
     .action(async (id: string, opts: { name: string }) => {
       const l = await loadLab(id);
-      await startLab(await LabCluster.open(opts.name), l);
+      await locked(opts.name, async () => startLab(await LabCluster.open(opts.name), l));
       process.stdout.write(`lab ${id} is ready in namespace ${l.namespace} of cluster ${opts.name}: svclab grade ${id} shows your progress\n`);
     });
 
@@ -62,7 +64,8 @@ export function registerLab(program: Command): void {
     .description('run the lab\'s solution script in the toolbox pod (what `lab test` does after setup)')
     .option('--name <cluster>', 'the lab cluster', 'svclab')
     .action(async (id: string, opts: { name: string }) => {
-      await solve(await LabCluster.open(opts.name), await loadLab(id));
+      const l = await loadLab(id);
+      await locked(opts.name, async () => solve(await LabCluster.open(opts.name), l));
       process.stdout.write(`lab ${id} solved: svclab grade ${id} should pass now\n`);
     });
 
@@ -72,7 +75,7 @@ export function registerLab(program: Command): void {
     .option('--name <cluster>', 'the lab cluster', 'svclab')
     .action(async (id: string, opts: { name: string }) => {
       const l = await loadLab(id);
-      await cleanup(await LabCluster.open(opts.name), l.namespace);
+      await locked(opts.name, async () => cleanup(await LabCluster.open(opts.name), l.namespace));
     });
 
   lab
@@ -88,9 +91,10 @@ export function registerLab(program: Command): void {
       const cases: LabTestCase[] = [];
       for (const l of labs) {
         if (opts.format === 'text') process.stderr.write(`lab test ${l.id} ...\n`);
-        cases.push(...(await testLab(cluster, l, (c) => {
+        const run = () => testLab(cluster, l, (c) => {
           if (opts.format === 'text' && !c.ok) process.stderr.write(`  FAIL ${c.task} ${c.check} (${c.phase}): ${c.message ?? ''}\n`);
-        })));
+        });
+        cases.push(...(await locked(opts.name, run)));
       }
       if (opts.format === 'json') process.stdout.write(`${JSON.stringify({ pass: cases.every((c) => c.ok), cases }, null, 2)}\n`);
       else if (opts.format === 'junit') process.stdout.write(junitXml(labTestJUnit(cases)));
