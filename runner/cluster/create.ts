@@ -9,6 +9,7 @@ import { imageExists } from '../docker.ts';
 import { ensureImages, resolveSource, type ImageSet, type SourceChoice } from '../images/build.ts';
 import { listComponents } from '../images/components.ts';
 import { loadKubeConfig } from '../kube/client.ts';
+import { claimLBPool } from '../lb/pool-claim.ts';
 import { raiseInotifyLimits, recordHostSysctls } from './host-sysctls.ts';
 import { findKind, Kind } from './kind.ts';
 import { applyObjects, componentManifest, type ManifestVars } from './manifests.ts';
@@ -138,6 +139,8 @@ async function installComponents(docker: Docker, kind: Kind, spec: ClusterSpec, 
     CLUSTER_CIDR: spec.podSubnet,
     SERVICE_CIDR: spec.serviceSubnet,
     DNS_SERVICE_IP: dnsServiceIP(spec.serviceSubnet),
+    // The LoadBalancer controller's address pool: this cluster's block of the kind network.
+    LB_POOL: await claimLBPool(docker, spec.name),
     IMAGE: '',
   };
   const kc = loadKubeConfig(kubeconfigPath(spec.name));
