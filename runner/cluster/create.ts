@@ -139,6 +139,7 @@ async function installComponents(docker: Docker, kind: Kind, spec: ClusterSpec, 
     CLUSTER_CIDR: spec.podSubnet,
     SERVICE_CIDR: spec.serviceSubnet,
     DNS_SERVICE_IP: dnsServiceIP(spec.serviceSubnet),
+    ECHO_IMAGE: images.components.echo ?? '',
     // The LoadBalancer controller's address pool: this cluster's block of the kind network.
     LB_POOL: await claimLBPool(docker, spec.name),
     IMAGE: '',
