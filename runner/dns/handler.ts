@@ -47,15 +47,164 @@ export interface HandlerOptions {
   loadbalance?: boolean;
 }
 
+/** An encoded cluster answer, valid for one index generation. */
+interface Cached {
+  gen: number;
+  bytes: Uint8Array;
+  zone: string;
+  type: string;
+  rcode: string;
+  /** Where the answer's A/AAAA records are (each `size` bytes), shuffled on every hit like loadbalance does. */
+  shuffle?: { offsets: number[]; size: number };
+}
+
+/** The question (and a bare OPT record) of a plain query, read straight off the wire. */
+interface Quick {
+  /** End of the question name. */
+  nameEnd: number;
+  qtype: number;
+  qclass: number;
+  /** The name's bytes, ASCII only; lower-cased unless `exact`. */
+  key: string;
+  opt?: { udpSize: number; version: number; do: boolean };
+}
+
+const MAX_CACHED = 50_000;
+
+/**
+ * The question of a query with one question and at most an option-less OPT record, or
+ * undefined for anything else (compression, non-ASCII names, EDNS options, other
+ * records, trailing bytes), which takes the general path.
+ */
+function quickParse(buf: Buffer, exact: (qtype: number) => boolean): Quick | undefined {
+  let off = 12;
+  let total = 0;
+  for (;;) {
+    if (off >= buf.length) return undefined;
+    const len = buf[off]!;
+    if (len === 0) break;
+    if (len > 63) return undefined;
+    total += len + 1;
+    if (total > 254 || off + 1 + len > buf.length) return undefined;
+    for (let i = off + 1; i <= off + len; i++) if (buf[i]! >= 0x80) return undefined;
+    off += len + 1;
+  }
+  const nameEnd = off + 1;
+  if (nameEnd + 4 > buf.length) return undefined;
+  const qtype = buf.readUInt16BE(nameEnd);
+  const qclass = buf.readUInt16BE(nameEnd + 2);
+  let end = nameEnd + 4;
+  const an = buf.readUInt16BE(6);
+  const ns = buf.readUInt16BE(8);
+  const ar = buf.readUInt16BE(10);
+  if (an !== 0 || ns !== 0 || ar > 1) return undefined;
+  let opt: Quick['opt'];
+  if (ar === 1) {
+    // root name, TYPE 41, CLASS = UDP size, TTL = extended rcode | version | flags, RDLEN 0
+    if (end + 11 !== buf.length || buf[end] !== 0 || buf.readUInt16BE(end + 1) !== 41 || buf.readUInt16BE(end + 9) !== 0) return undefined;
+    opt = { udpSize: buf.readUInt16BE(end + 3), version: buf[end + 6]!, do: (buf[end + 7]! & 0x80) !== 0 };
+    end += 11;
+  }
+  if (end !== buf.length) return undefined;
+  const raw = buf.toString('latin1', 12, nameEnd);
+  return { nameEnd, qtype, qclass, key: exact(qtype) ? raw : raw.toLowerCase(), opt };
+}
+
+const TYPE_SRV = 33;
+const TYPE_NS = 2;
+/** SRV targets are not compressed, so they keep the zone's letter case as first asked: those answers are cached per exact name. */
+const exactCase = (qtype: number) => qtype === TYPE_SRV || qtype === TYPE_NS;
+
+/** Everything besides the ID and the question's letter case that the reply's bytes depend on. */
+function cacheKey(buf: Buffer, q: Quick, transport: Transport): string {
+  const maxSize = transport === 'tcp' ? 65535 : q.opt ? Math.max(512, q.opt.udpSize) : 512;
+  return `${q.key}|${q.qtype}|${q.qclass}|${maxSize}|${q.opt ? `${q.opt.do ? 'do' : 'e'}${q.opt.udpSize}` : '-'}|${buf[2]! & 0x79}|${buf[3]! & 0x10}`;
+}
+
+/** Offsets of the answer section's A/AAAA records in an encoded reply, if they all have one size. */
+function addressRecords(b: Uint8Array): { offsets: number[]; size: number } | undefined {
+  const skipName = (off: number) => {
+    while (off < b.length) {
+      const len = b[off]!;
+      if (len === 0) return off + 1;
+      if ((len & 0xc0) === 0xc0) return off + 2;
+      off += len + 1;
+    }
+    return -1;
+  };
+  const u16 = (at: number) => (b[at]! << 8) | b[at + 1]!;
+  let off = skipName(12) + 4;
+  const offsets: number[] = [];
+  let size = 0;
+  for (let i = 0, n = u16(6); i < n; i++) {
+    const start = off;
+    const afterName = skipName(off);
+    if (afterName < 0 || afterName + 10 > b.length) return undefined;
+    const type = u16(afterName);
+    off = afterName + 10 + u16(afterName + 8);
+    if (type === 1 || type === 28) {
+      if (size && off - start !== size) return undefined;
+      size = off - start;
+      offsets.push(start);
+    }
+  }
+  return { offsets, size };
+}
+
+/** A cached reply for this query: its ID, the question's letter case, and (loadbalance) the address records shuffled. */
+function fromCache(hit: Cached, buf: Buffer, nameEnd: number): Buffer {
+  const bytes = Buffer.allocUnsafe(hit.bytes.length);
+  bytes.set(hit.bytes);
+  buf.copy(bytes, 0, 0, 2);
+  // The question (and owner names pointing at it) take the letter case the client used.
+  buf.copy(bytes, 12, 12, nameEnd);
+  const s = hit.shuffle;
+  if (s && s.offsets.length > 1) {
+    const blocks = s.offsets.map((o) => hit.bytes.subarray(o, o + s.size));
+    for (let i = blocks.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [blocks[i], blocks[j]] = [blocks[j]!, blocks[i]!];
+    }
+    s.offsets.forEach((o, i) => bytes.set(blocks[i]!, o));
+  }
+  return bytes;
+}
+
 export class DnsHandler {
-  /** Encoded cluster answers for single-record or negative replies, valid for one index generation. */
-  private cache = new Map<string, { gen: number; bytes: Uint8Array }>();
+  /** Encoded cluster answers, valid for one index generation. */
+  private cache = new Map<string, Cached>();
 
   constructor(private readonly o: HandlerOptions) {}
 
   /** Handles one message; resolves to the reply bytes, or undefined to stay silent. Never throws. */
-  async handle(buf: Buffer, transport: Transport): Promise<Buffer | undefined> {
+  handle(buf: Buffer, transport: Transport): Promise<Buffer | undefined> {
     const started = process.hrtime.bigint();
+    try {
+      const hit = this.cached(buf, transport);
+      if (hit) {
+        this.o.metrics?.observe(hit.meta, transport, buf.length, hit.bytes.length, Number(process.hrtime.bigint() - started) / 1e9);
+        return Promise.resolve(hit.bytes);
+      }
+    } catch {
+      // fall through to the general path, which answers SERVFAIL if it fails too
+    }
+    return this.handleSlow(buf, transport, started);
+  }
+
+  /** The reply from the cache of cluster answers, without decoding the message, if there is one. */
+  private cached(buf: Buffer, transport: Transport): { bytes: Buffer; meta: { zone: string; type: string; rcode: string; plugin: string } } | undefined {
+    if (this.cache.size === 0 || buf.length < 12) return undefined;
+    const f1 = buf[2]!;
+    const opcode = (f1 >> 3) & 0xf;
+    if (f1 & 0x80 || (opcode !== OPCODE_QUERY && opcode !== OPCODE_NOTIFY) || buf.readUInt16BE(4) !== 1) return undefined;
+    const q = quickParse(buf, exactCase);
+    if (!q || q.qclass !== 1 || (q.opt && q.opt.version > 0)) return undefined;
+    const hit = this.cache.get(cacheKey(buf, q, transport));
+    if (!hit || hit.gen !== this.o.answerer.backend.index.generation) return undefined;
+    return { bytes: fromCache(hit, buf, q.nameEnd), meta: { zone: hit.zone, type: hit.type, rcode: hit.rcode, plugin: 'kubernetes' } };
+  }
+
+  private async handleSlow(buf: Buffer, transport: Transport, started: bigint): Promise<Buffer | undefined> {
     try {
       const r = await this.exchange(buf, transport);
       if (r) this.o.metrics?.observe(r.meta, transport, buf.length, r.bytes.length, Number(process.hrtime.bigint() - started) / 1e9);
@@ -121,19 +270,7 @@ export class DnsHandler {
     if (zone) {
       meta.zone = zone;
       meta.plugin = 'kubernetes';
-      // Replies echo some EDNS options (a client cookie), so only option-less queries share cached bytes.
-      const cacheable = !opt?.options?.length;
-      const key = `${name.toLowerCase()}|${q.type}|${maxSize}|${opt ? (opt.do ? 'do' : 'e') : '-'}|${opt?.udpSize ?? ''}|${buf[2]! & 1}|${buf[3]! & 0x10}`;
       const gen = this.o.answerer.backend.index.generation;
-      const hit = this.cache.get(key);
-      if (cacheable && hit && hit.gen === gen) {
-        const bytes = Buffer.from(hit.bytes);
-        buf.copy(bytes, 0, 0, 2);
-        // The question (and owner names pointing at it) take the letter case the client used.
-        buf.copy(bytes, 12, 12, 12 + name.length + 1);
-        meta.rcode = rcodeName(bytes[3]! & 0xf);
-        return { bytes, meta };
-      }
       const upstream: UpstreamAnswers = new Map();
       for (let i = 0; i < 12; i++) {
         const r = this.o.answerer.answer({ name, type: q.type }, upstream);
@@ -144,12 +281,9 @@ export class DnsHandler {
         }
         const answer = this.o.loadbalance ? shuffleAddresses(r.answer) : r.answer;
         const bytes = reply(r.rcode, r.authoritative, { answer, authority: r.authority, additional: r.additional, tc: r.truncated });
-        const addresses = r.answer.filter((x) => x.type === 'A' || x.type === 'AAAA').length;
-        // SRV targets are not compressed, so their zone keeps the first asker's letter case: not cached.
-        if (cacheable && upstream.size === 0 && addresses <= 1 && q.type !== 'SRV' && q.type !== 'NS') {
-          if (this.cache.size > 50_000) this.cache.clear();
-          this.cache.set(key, { gen, bytes: new Uint8Array(bytes) });
-        }
+        // Answers that needed an upstream lookup are not kept (those records age); neither
+        // are replies that echo EDNS options (a client cookie), which quickParse leaves out.
+        if (upstream.size === 0 && gen === this.o.answerer.backend.index.generation) this.remember(buf, transport, bytes, { gen, zone, type: q.type, rcode: r.rcode });
         return { bytes, meta };
       }
     }
@@ -162,6 +296,20 @@ export class DnsHandler {
     }
     return { bytes: reply('SERVFAIL', false), meta };
   }
+
+  /** Keeps an encoded cluster answer for the queries that quickParse reads (the same key on the way in). */
+  private remember(buf: Buffer, transport: Transport, bytes: Buffer, entry: Omit<Cached, 'bytes' | 'shuffle'>): void {
+    const q = quickParse(buf, exactCase);
+    if (!q || q.qclass !== 1 || (q.opt && q.opt.version > 0)) return;
+    let shuffle: Cached['shuffle'];
+    if (this.o.loadbalance && bytes.readUInt16BE(6) > 1) {
+      shuffle = addressRecords(bytes);
+      // A truncated reply holds a random subset of the addresses: shuffling it again would not be the same.
+      if (!shuffle || (shuffle.offsets.length > 1 && bytes[2]! & 2)) return;
+    }
+    if (this.cache.size >= MAX_CACHED) this.cache.clear();
+    this.cache.set(cacheKey(buf, q, transport), { ...entry, bytes: new Uint8Array(bytes), ...(shuffle ? { shuffle } : {}) });
+  }
 }
 
 /** dns-packet decodes codes it has no name for as "UNKNOWN_<n>"; its tables don't map those back. */
@@ -173,6 +321,7 @@ function code(name: string, table: (n: string) => number): number {
 function rcodeName(n: number): string {
   return (Object.entries(RCODES).find(([, v]) => v === n)?.[0] ?? String(n)) as string;
 }
+
 
 /** CoreDNS's loadbalance: A and AAAA records in random order, CNAMEs first as they were. */
 function shuffleAddresses(rrs: RR[]): RR[] {
