@@ -95,7 +95,7 @@ export async function loadLabDir(dir: string): Promise<LoadedLab> {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   if (doc.errors.length) {
-    throw new LabInvalidError(doc.errors.map((e) => ({ file, line: e.linePos?.[0]?.line ?? 1, message: `not valid YAML: ${e.message.split('\n')[0]}` })));
+    throw new LabInvalidError(doc.errors.map((e) => ({ file, line: lines.linePos(e.pos[0]).line, message: `not valid YAML: ${e.message.split('\n')[0]}` })));
   }
   const value = doc.toJS() as unknown;
   const check = validate();

@@ -67,7 +67,7 @@ describe('lab.yaml validation', () => {
   });
 
   test('broken YAML says where', async () => {
-    const p = await problems(await labDir('demo', 'id: demo\ntasks: [\n  - x\n'));
-    assert.match(p[0]!, /^\d+: not valid YAML/);
+    const p = await problems(await labDir('demo', 'id: demo\ntitle: { en: a, zh: b }\nid: again\ntasks: []\n'));
+    assert.match(p[0]!, /^3: not valid YAML: Map keys must be unique/);
   });
 });
