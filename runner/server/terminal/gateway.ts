@@ -19,6 +19,8 @@ export type ServerMessage =
 /** Unacknowledged output a tab may have in flight before the gateway stops sending to it. */
 export const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 128 * 1024;
+/** While skipping, the newest output kept for the tab, so that it ends on the screen as it really is (the prompt, the last lines). */
+const TAIL = 64 * 1024;
 
 export function parseClientMessage(raw: string): ClientMessage | undefined {
   let m: unknown;
@@ -61,11 +63,16 @@ export interface TabAccess {
 export function attachTab(ws: WebSocket, shell: Shell, access: TabAccess = { input: true, resize: true }): void {
   let unacked = 0;
   let skipped = 0;
+  let tail: Buffer[] = [];
+  let tailBytes = 0;
   const send = (m: ServerMessage) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(m));
   const sendOutput = (b: Buffer) => {
     if (ws.readyState !== ws.OPEN) return;
     if (unacked > HIGH_WATER) {
       skipped += b.length;
+      tail.push(b);
+      tailBytes += b.length;
+      while (tailBytes - tail[0]!.length >= TAIL) tailBytes -= tail.shift()!.length;
       return;
     }
     unacked += b.length;
@@ -96,8 +103,12 @@ export function attachTab(ws: WebSocket, shell: Shell, access: TabAccess = { inp
       case 'ack':
         unacked = Math.max(0, unacked - m.bytes);
         if (skipped > 0 && unacked < LOW_WATER) {
-          send({ type: 'skipped', bytes: skipped });
+          const kept = Buffer.concat(tail);
+          send({ type: 'skipped', bytes: skipped - kept.length });
           skipped = 0;
+          tail = [];
+          tailBytes = 0;
+          sendOutput(kept);
         }
         break;
       case 'ping':
