@@ -25,8 +25,20 @@ export const LARGE_CLUSTER_ENDPOINTS_THRESHOLD = 1000;
 export const NFACCT_CT_STATE_INVALID_DROPPED = 'ct_state_invalid_dropped_pkts';
 export const NFACCT_LOCALHOST_NODEPORTS_ACCEPTED = 'localhost_nps_accepted_pkts';
 
+// Chain names are a pure function of their input, and a full sync asks for every one of
+// them again (upstream computes them once per service port and endpoint object): remember
+// them, and forget all at once past a bound so churn cannot grow the map without limit.
+const HASH_CACHE_LIMIT = 200_000;
+const hashCache = new Map<string, string>();
+
 function hash16(input: string): string {
-  return base32(sha256(utf8(input))).slice(0, 16);
+  let h = hashCache.get(input);
+  if (h === undefined) {
+    if (hashCache.size >= HASH_CACHE_LIMIT) hashCache.clear();
+    h = base32(sha256(utf8(input))).slice(0, 16);
+    hashCache.set(input, h);
+  }
+  return h;
 }
 
 /** The 16-character suffix shared by a service port's SVC, SVL, EXT and FW chains. */

@@ -72,7 +72,21 @@ class Lines {
   constructor(private readonly discard = false) {}
   write(...parts: (string | string[])[]): void {
     this.count++;
-    if (!this.discard) this.out.push(parts.flat().join(' '));
+    if (this.discard) return;
+    // parts.flat().join(' ') without the intermediate arrays (the hottest line of a render).
+    let line = '';
+    let first = true;
+    for (const p of parts) {
+      if (typeof p === 'string') {
+        line = first ? p : `${line} ${p}`;
+        first = false;
+      } else
+        for (const q of p) {
+          line = first ? q : `${line} ${q}`;
+          first = false;
+        }
+    }
+    this.out.push(line);
   }
 }
 
