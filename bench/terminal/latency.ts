@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // Benchmark: the lesson terminal as a learner feels it, in Debian's chromium against the real
 // runner and the real lab cluster — time from opening a lesson to a usable prompt,
 // keystroke-to-echo latency, and the page under a 50 MB output flood.
