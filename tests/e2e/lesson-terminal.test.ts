@@ -1,0 +1,177 @@
+// A learner's first minutes, in Debian's chromium against the real runner and the real
+// lab cluster: the lesson opens, the terminal has a shell in the cluster, commands run
+// from the lesson, a reload restores the same shell and screen, the page switches to Chinese,
+// the shell follows the window size, a flood of output leaves the page usable, a bad token gets
+// nothing, and without a grading engine the task panel says so.
+import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { dockerClient } from '../../runner/docker.ts';
+import { labEngine } from '../../runner/server/lab-engine.ts';
+import { startRunner, type Runner } from '../../runner/server/runner.ts';
+import { ensureSite } from '../../runner/server/site.ts';
+import { launchBrowser, screenshot } from '../support/browser.ts';
+import { TEST_CLUSTER, testCluster } from '../support/test-cluster.ts';
+
+/** The terminal's visible text (xterm's DOM renderer keeps one div per row; it only renders while on screen). */
+async function screenText(page: Page): Promise<string> {
+  const rows = page.locator('.svclab-terminal .xterm-rows');
+  await rows.scrollIntoViewIfNeeded();
+  return rows.innerText();
+}
+
+async function waitForScreen(page: Page, re: RegExp, what: string, ms = 30_000): Promise<string> {
+  const deadline = Date.now() + ms;
+  let text = '';
+  while (Date.now() < deadline) {
+    text = await screenText(page).catch(() => '');
+    if (re.test(text)) return text;
+    await page.waitForTimeout(200);
+  }
+  throw new Error(`timed out waiting for ${what}; the terminal shows:\n${text}`);
+}
+
+describe('a lesson with its terminal', { concurrency: false }, () => {
+  let runner: Runner;
+  let browser: Browser;
+  let page: Page;
+  let siteDir: string;
+
+  before(async () => {
+    await testCluster();
+    siteDir = await ensureSite();
+    runner = await startRunner({ cluster: TEST_CLUSTER, port: 0, host: '127.0.0.1', siteDir, docker: dockerClient(), labs: await labEngine(), dataDir: await mkdtemp(join(tmpdir(), 'svclab-e2e-')), log: () => {} });
+    browser = await launchBrowser();
+    page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  });
+  after(async () => {
+    await browser?.close();
+    await runner?.close();
+  });
+
+  test('the first lesson opens and its terminal shows a prompt', async () => {
+    await page.goto(`${runner.url}lessons/intro?token=${runner.token}`);
+    await page.locator('h1', { hasText: 'What a Service is' }).waitFor();
+    assert.ok(!page.url().includes('token='), 'the token leaves the address bar');
+    await waitForScreen(page, /svclab:\S*[#$]/, 'the shell prompt');
+    await screenshot(page, 'lesson-intro-terminal');
+  });
+
+  test('typing kubectl get nodes shows the cluster\'s nodes', async () => {
+    await page.locator('.svclab-terminal .xterm').click();
+    await page.keyboard.type('kubectl get nodes\n');
+    const text = await waitForScreen(page, new RegExp(`${TEST_CLUSTER}-worker2\\s+Ready`), 'the node list');
+    assert.match(text, new RegExp(`${TEST_CLUSTER}-control-plane\\s+Ready\\s+control-plane`));
+  });
+
+  test('"run in terminal" on a lesson command runs it, and the terminal keeps the focus', async () => {
+    const nodeLists = (text: string) => text.split(`${TEST_CLUSTER}-worker2`).length - 1;
+    const before = nodeLists(await screenText(page));
+    const block = page.locator('.svclab-runnable', { hasText: 'kubectl get nodes' }).first();
+    await block.locator('button.svclab-run').click();
+    // The block runs `kubectl get nodes` and then `node-shell svclab-worker` (a node of the default cluster).
+    await waitForScreen(page, /node-shell: no node named "svclab-worker"/, 'the second command of the block');
+    assert.equal(nodeLists(await screenText(page)), before + 1, 'the block printed the node list once more');
+    await page.keyboard.type('echo ran-from-the-lesson-$((20+22))\n');
+    await waitForScreen(page, /ran-from-the-lesson-42/, 'the echo');
+  });
+
+  test('Ctrl+Shift+E moves the focus out of the terminal', async () => {
+    await page.locator('.svclab-terminal .xterm').click();
+    assert.equal(await page.evaluate("document.activeElement?.classList.contains('xterm-helper-textarea')"), true);
+    await page.keyboard.press('Control+Shift+E');
+    assert.equal(await page.evaluate('document.activeElement?.className'), 'svclab-terminal-after');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate("!!document.activeElement?.closest('.svclab-terminal')"), false, 'Tab goes on to the rest of the page');
+    await page.locator('.svclab-terminal .xterm').click();
+  });
+
+  test('a reload comes back to the same shell with its screen', async () => {
+    await page.keyboard.type('echo "shell-pid=$$"\n');
+    const before = await waitForScreen(page, /shell-pid=\d+/, 'the pid');
+    const pid = /shell-pid=(\d+)/.exec(before)![1];
+    await page.reload();
+    const restored = await waitForScreen(page, /ran-from-the-lesson-42/, 'the screen restored from the replay buffer');
+    assert.match(restored, new RegExp(`shell-pid=${pid}`));
+    await page.locator('.svclab-terminal .xterm').click();
+    await page.keyboard.type('echo "again=$$"\n');
+    const again = await waitForScreen(page, /again=\d+/, 'the pid again');
+    assert.equal(/again=(\d+)/.exec(again)![1], pid, 'the same shell process');
+    await screenshot(page, 'lesson-intro-after-reload');
+  });
+
+  test('the page switches to Chinese and keeps the terminal', async () => {
+    await page.locator('.VPNavBarTranslations button').hover();
+    await page.locator('.VPNavBarTranslations a', { hasText: '简体中文' }).click();
+    await page.locator('h1', { hasText: 'Service 是什么' }).waitFor();
+    assert.match(page.url(), /\/zh\/lessons\/intro$/, 'the same lesson, in Chinese');
+    await page.locator('.svclab-terminal-help', { hasText: '终端' }).waitFor();
+    await waitForScreen(page, /again=\d+/, 'the same screen in the Chinese page');
+    assert.equal(await page.locator('html').getAttribute('lang'), 'zh-CN');
+    await screenshot(page, 'lesson-intro-zh');
+  });
+
+  test('the shell follows the terminal\'s size', async () => {
+    await page.locator('.svclab-terminal .xterm').click();
+    const cols = async () => {
+      await page.keyboard.type('echo "size=$(stty size)"\n');
+      const m = [...(await waitForScreen(page, /size=\d+ \d+/, 'stty size')).matchAll(/size=(\d+) (\d+)/g)];
+      return Number(m.at(-1)![2]);
+    };
+    const wide = await cols();
+    await page.setViewportSize({ width: 480, height: 900 });
+    await page.waitForTimeout(500);
+    const narrow = await cols();
+    await page.setViewportSize({ width: 1280, height: 900 });
+    assert.ok(wide > 40 && narrow < wide - 10, `columns follow the page: ${wide} wide, ${narrow} after narrowing the window`);
+  });
+
+  test('a flood of output does not freeze the page', async () => {
+    await page.locator('.svclab-terminal .xterm').click();
+    await page.keyboard.type('yes svclab-flood-line | head -n 300000; echo flood-$((6*7))-done\n');
+    const deadline = Date.now() + 90_000;
+    let slowest = 0;
+    let text = '';
+    while (Date.now() < deadline) {
+      const t0 = Date.now();
+      await page.evaluate('document.title');
+      slowest = Math.max(slowest, Date.now() - t0);
+      text = await screenText(page).catch(() => '');
+      if (/flood-42-done/.test(text)) break;
+      await page.waitForTimeout(250);
+    }
+    assert.match(text, /flood-42-done/, 'the command after the flood ran and its output arrived');
+    assert.ok(slowest < 3000, `the page answered within ${slowest} ms during the flood`);
+  });
+
+  test('without a valid token the page says so and gets no shell', async () => {
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    await p.goto(`${runner.url}lessons/intro?token=forged`);
+    await p.locator('.svclab-terminal-banner').filter({ hasText: /access token/ }).waitFor({ timeout: 15_000 });
+    await p.waitForTimeout(2000);
+    assert.equal((await p.locator('.svclab-terminal .xterm-rows').innerText()).trim(), '');
+    await p.locator('.svclab-terminal').scrollIntoViewIfNeeded();
+    await screenshot(p, 'lesson-intro-bad-token');
+    await ctx.close();
+  });
+
+  test('without a grading engine the task panel says so, and the terminal still works', async () => {
+    const plain = await startRunner({ cluster: TEST_CLUSTER, port: 0, host: '127.0.0.1', siteDir, docker: dockerClient(), dataDir: await mkdtemp(join(tmpdir(), 'svclab-e2e-nolabs-')), log: () => {} });
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const p = await ctx.newPage();
+      await p.goto(`${plain.url}lessons/clusterip?token=${plain.token}`);
+      await p.locator('.lab-tasks .lt-note', { hasText: 'Task checking is not available on this server' }).waitFor({ timeout: 15_000 });
+      assert.equal(await p.locator('.lab-tasks .lt-error').count(), 0, 'no error, just the note');
+      await waitForScreen(p, /svclab:\S*[#$]/, 'the shell prompt on the page without tasks');
+      await screenshot(p, 'lesson-clusterip-no-grading');
+    } finally {
+      await ctx.close();
+      await plain.close();
+    }
+  });
+});
