@@ -178,6 +178,8 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
     store,
     async close() {
       clearInterval(poll);
+      // Sockets still closing after this would call back into the closed store (and crash the process).
+      hub.onMembership = undefined;
       labs?.stopAll();
       for (const env of envs.values()) env.close();
       await app.close();
