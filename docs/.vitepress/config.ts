@@ -26,6 +26,7 @@ const sidebar = (lang: 'en' | 'zh'): DefaultTheme.SidebarItem[] => [
     items: [
       { text: lang === 'en' ? 'Join a class' : '加入班级', link: `${lang === 'en' ? '' : '/zh'}/join` },
       { text: lang === 'en' ? 'Instructor dashboard' : '教师面板', link: `${lang === 'en' ? '' : '/zh'}/instructor` },
+      { text: lang === 'en' ? 'Running a large class' : '开设大班课', link: `${lang === 'en' ? '' : '/zh'}/classroom` },
     ],
   },
 ];
@@ -86,7 +87,10 @@ export default defineConfig({
       label: 'English',
       lang: 'en',
       themeConfig: {
-        nav: [{ text: 'Lessons', link: '/lessons/intro' }],
+        nav: [
+          { text: 'Lessons', link: '/lessons/intro' },
+          { text: 'Classroom', link: '/classroom' },
+        ],
         sidebar: sidebar('en'),
       },
     },
@@ -95,7 +99,10 @@ export default defineConfig({
       lang: 'zh-CN',
       link: '/zh/',
       themeConfig: {
-        nav: [{ text: '课程', link: '/zh/lessons/intro' }],
+        nav: [
+          { text: '课程', link: '/zh/lessons/intro' },
+          { text: '课堂', link: '/zh/classroom' },
+        ],
         sidebar: sidebar('zh'),
         outline: { label: '本页目录' },
         docFooter: { prev: '上一课', next: '下一课' },
