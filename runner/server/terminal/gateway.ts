@@ -14,7 +14,9 @@ export type ServerMessage =
   | { type: 'exit'; code?: number }
   | { type: 'error'; message: string }
   | { type: 'pong' }
-  | { type: 'skipped'; bytes: number };
+  | { type: 'skipped'; bytes: number }
+  /** To a tab that may not resize (a shadowing instructor): the size the shell draws at. */
+  | { type: 'size'; cols: number; rows: number };
 
 /** Unacknowledged output a tab may have in flight before the gateway stops sending to it. */
 export const HIGH_WATER = 1024 * 1024;
@@ -81,7 +83,9 @@ export function attachTab(ws: WebSocket, shell: Shell, access: TabAccess = { inp
   const viewer: ShellViewer = {
     output: sendOutput,
     exited: (code) => send({ type: 'exit', code }),
+    resized: (cols, rows) => !access.resize && send({ type: 'size', cols, rows }),
   };
+  if (!access.resize) send({ type: 'size', ...shell.dimensions });
 
   const replay = shell.replay.snapshot();
   if (replay.length) sendOutput(replay);

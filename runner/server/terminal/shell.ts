@@ -7,6 +7,8 @@ export interface ShellViewer {
   output(data: Buffer): void;
   /** The shell's process ended (the learner typed exit); a new one starts on the next input. */
   exited(code: number | undefined): void;
+  /** The learner's terminal changed size (viewers that may not resize draw at the same size). */
+  resized?(cols: number, rows: number): void;
 }
 
 export interface ShellTarget {
@@ -117,9 +119,16 @@ export class Shell {
     this.stdin!.write(data);
   }
 
+  /** The terminal size the shell runs at (the learner's last resize). */
+  get dimensions(): { cols: number; rows: number } {
+    return { ...this.size };
+  }
+
   resize(cols: number, rows: number): void {
+    const changed = cols !== this.size.cols || rows !== this.size.rows;
     this.size = { cols, rows };
     this.sink?.setSize(cols, rows);
+    if (changed) for (const v of this.viewers) v.resized?.(cols, rows);
   }
 
   close(): void {

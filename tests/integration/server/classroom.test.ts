@@ -114,11 +114,16 @@ describe('classroom', { concurrency: false }, () => {
     const learnerTab = new WebSocket(`${wsBase}/api/terminal?token=${ada!.token}`);
     const lt = collect(learnerTab);
     await until(() => lt.msgs.some((m) => m.type === 'ready'), 'learner shell ready');
+    learnerTab.send(JSON.stringify({ type: 'resize', cols: 77, rows: 21 }));
     learnerTab.send(JSON.stringify({ type: 'input', data: 'echo learner-$((40+2))\r' }));
     await until(() => lt.text().includes('learner-42'), 'learner sees their output');
     const shadow = new WebSocket(`${wsBase}/api/class/shadow?learner=${adaId}&token=${cls.instructorToken}`);
     const sh = collect(shadow);
     await until(() => sh.text().includes('learner-42'), 'the instructor sees the learner\'s screen');
+    assert.deepEqual(sh.msgs.find((m) => m.type === 'size'), { type: 'size', cols: 77, rows: 21 }, 'the watch view draws at the learner\'s size');
+    learnerTab.send(JSON.stringify({ type: 'resize', cols: 90, rows: 30 }));
+    await until(() => sh.msgs.some((m) => m.type === 'size' && m.cols === 90 && m.rows === 30), 'and follows the learner\'s resizes');
+    assert.ok(!lt.msgs.some((m) => m.type === 'size'), 'the learner\'s own tab resizes itself and is not told');
     await until(() => ev.msgs.some((m) => m.type === 'watching' && m.count === 1), 'the learner is told the instructor is watching');
     shadow.send(JSON.stringify({ type: 'input', data: 'echo instructor-$((1+1))\r' }));
     await new Promise((r) => setTimeout(r, 1500));
