@@ -37,10 +37,16 @@ class NeedUpstream {
 }
 
 const withDot = (n: string) => (n.endsWith('.') ? n : `${n}.`);
+/** What a host turns into, by its text (remembered: answers repeat the same addresses). */
+const hostTypes = new Map<string, 'A' | 'AAAA' | 'CNAME'>();
 const ipType = (h: string): 'A' | 'AAAA' | 'CNAME' => {
-  const ip = parseIP(h);
-  if (!ip) return 'CNAME';
-  return h.includes(':') ? 'AAAA' : 'A';
+  let t = hostTypes.get(h);
+  if (t === undefined) {
+    t = !parseIP(h) ? 'CNAME' : h.includes(':') ? 'AAAA' : 'A';
+    if (hostTypes.size >= 100_000) hostTypes.clear();
+    hostTypes.set(h, t);
+  }
+  return t;
 };
 const isSubDomain = (zone: string, name: string) => fqdn(name) === zone || fqdn(name).endsWith(`.${zone}`);
 

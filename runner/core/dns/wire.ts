@@ -47,6 +47,13 @@ export interface Message extends MessageHeader {
 export class WireError extends Error {}
 
 function utf8(s: string): Uint8Array {
+  let ascii = true;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) ascii = false;
+  if (ascii) {
+    const out = new Uint8Array(s.length);
+    for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+    return out;
+  }
   const out: number[] = [];
   for (const ch of s) {
     const c = ch.codePointAt(0)!;
@@ -98,14 +105,18 @@ class Writer {
 
   /** A domain name; with compression, a known suffix becomes a pointer. */
   name(name: string, compressible = true): void {
-    const labels = name === '.' || name === '' ? [] : name.replace(/\.$/, '').split('.');
+    const full = name === '.' || name === '' ? '' : name.endsWith('.') ? name.slice(0, -1) : name;
+    const labels = full === '' ? [] : full.split('.');
     let total = 1;
+    let at = 0;
     for (let i = 0; i < labels.length; i++) {
-      const suffix = labels.slice(i).join('.');
+      // The name from this label on (labels.slice(i).join('.')).
+      const suffix = at === 0 ? full : full.slice(at);
+      at += labels[i]!.length + 1;
       if (this.compress && compressible) {
-        const at = this.names.get(suffix);
-        if (at !== undefined) {
-          this.u16(0xc000 | at);
+        const known = this.names.get(suffix);
+        if (known !== undefined) {
+          this.u16(0xc000 | known);
           return;
         }
       }
@@ -121,10 +132,20 @@ class Writer {
   }
 }
 
+/** Parsed addresses by their text: answers repeat the same few thousand, and parsing showed in profiles. */
+const addressBytes = new Map<string, Uint8Array>();
+
 function ipBytes(text: string, v6: boolean): Uint8Array {
-  const ip = parseIP(text);
-  if (!ip) throw new WireError(`bad address ${text}`);
-  return v6 ? ip.bytes : ip.bytes.subarray(12);
+  const key = v6 ? `6${text}` : `4${text}`;
+  let b = addressBytes.get(key);
+  if (!b) {
+    const ip = parseIP(text);
+    if (!ip) throw new WireError(`bad address ${text}`);
+    b = v6 ? ip.bytes : ip.bytes.subarray(12);
+    if (addressBytes.size >= 100_000) addressBytes.clear();
+    addressBytes.set(key, b);
+  }
+  return b;
 }
 
 function writeRR(w: Writer, rr: RR): void {
