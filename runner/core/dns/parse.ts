@@ -11,10 +11,15 @@ export interface RecordRequest {
   podOrSvc: string;
 }
 
-/** The name is not one the plugin serves: NXDOMAIN. */
+const errorClass = Error as { stackTraceLimit?: number };
+
+/** The name is not one the plugin serves: NXDOMAIN. Made without a stack trace (one per negative answer). */
 export class InvalidRequest extends Error {
   constructor(readonly why: string) {
+    const limit = errorClass.stackTraceLimit;
+    errorClass.stackTraceLimit = 0;
     super(why);
+    errorClass.stackTraceLimit = limit;
   }
 }
 
