@@ -47,9 +47,18 @@ export interface HandlerOptions {
   loadbalance?: boolean;
 }
 
-/** An encoded cluster answer, valid for one index generation. */
+/**
+ * An encoded cluster answer. Valid while nothing it depends on changed: for a name in a
+ * namespace (<x>.<ns>.svc|pod.<zone>) without CNAMEs, that namespace's generation (and for
+ * a negative answer the SOA serial); for anything else, the index's generation.
+ */
 interface Cached {
   gen: number;
+  /** The namespace whose generation `gen` is; undefined: the whole index's. */
+  scope?: string;
+  /** The SOA serial in the authority section, if there is one. */
+  serial?: number;
+  synced: boolean;
   bytes: Uint8Array;
   zone: string;
   type: string;
@@ -151,6 +160,15 @@ function addressRecords(b: Uint8Array): { offsets: number[]; size: number } | un
   return { offsets, size };
 }
 
+/** The namespace of a name <x>.<ns>.svc|pod.<zone> (lower-case, with the trailing dot) in the cluster zone. */
+function namespaceOf(name: string, zone: string): string | undefined {
+  if (name.length <= zone.length + 1) return undefined;
+  const labels = name.slice(0, name.length - zone.length - 1).split('.');
+  const n = labels.length;
+  if (n < 2 || (labels[n - 1] !== 'svc' && labels[n - 1] !== 'pod')) return undefined;
+  return labels[n - 2];
+}
+
 /** A cached reply for this query: its ID, the question's letter case, and (loadbalance) the address records shuffled. */
 function fromCache(hit: Cached, buf: Buffer, nameEnd: number): Buffer {
   const bytes = Buffer.allocUnsafe(hit.bytes.length);
@@ -200,8 +218,15 @@ export class DnsHandler {
     const q = quickParse(buf, exactCase);
     if (!q || q.qclass !== 1 || (q.opt && q.opt.version > 0)) return undefined;
     const hit = this.cache.get(cacheKey(buf, q, transport));
-    if (!hit || hit.gen !== this.o.answerer.backend.index.generation) return undefined;
+    if (!hit || !this.valid(hit)) return undefined;
     return { bytes: fromCache(hit, buf, q.nameEnd), meta: { zone: hit.zone, type: hit.type, rcode: hit.rcode, plugin: 'kubernetes' } };
+  }
+
+  private valid(hit: Cached): boolean {
+    const index = this.o.answerer.backend.index;
+    if (hit.synced !== index.synced) return false;
+    if (hit.scope === undefined) return hit.gen === index.generation;
+    return hit.gen === index.namespaceGeneration(hit.scope) && (hit.serial === undefined || hit.serial === index.serial);
   }
 
   private async handleSlow(buf: Buffer, transport: Transport, started: bigint): Promise<Buffer | undefined> {
@@ -270,7 +295,10 @@ export class DnsHandler {
     if (zone) {
       meta.zone = zone;
       meta.plugin = 'kubernetes';
-      const gen = this.o.answerer.backend.index.generation;
+      const index = this.o.answerer.backend.index;
+      const gen = index.generation;
+      const scope = zone === this.o.answerer.backend.primaryZone ? namespaceOf(name.toLowerCase(), zone) : undefined;
+      const scopeGen = scope === undefined ? 0 : index.namespaceGeneration(scope);
       const upstream: UpstreamAnswers = new Map();
       for (let i = 0; i < 12; i++) {
         const r = this.o.answerer.answer({ name, type: q.type }, upstream);
@@ -283,7 +311,12 @@ export class DnsHandler {
         const bytes = reply(r.rcode, r.authoritative, { answer, authority: r.authority, additional: r.additional, tc: r.truncated });
         // Answers that needed an upstream lookup are not kept (those records age); neither
         // are replies that echo EDNS options (a client cookie), which quickParse leaves out.
-        if (upstream.size === 0 && gen === this.o.answerer.backend.index.generation) this.remember(buf, transport, bytes, { gen, zone, type: q.type, rcode: r.rcode });
+        if (upstream.size === 0 && gen === index.generation) {
+          // A CNAME chain may lead into another namespace: such answers go at any change.
+          const scoped = scope !== undefined && !r.answer.some((x) => x.type === 'CNAME');
+          const serial = r.authority.some((x) => x.type === 'SOA') ? index.serial : undefined;
+          this.remember(buf, transport, bytes, { zone, type: q.type, rcode: r.rcode, synced: index.synced, ...(scoped ? { scope, gen: scopeGen, ...(serial !== undefined ? { serial } : {}) } : { gen }) });
+        }
         return { bytes, meta };
       }
     }

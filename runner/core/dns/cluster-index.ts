@@ -29,6 +29,10 @@ export class ClusterIndex {
   serial: number;
   /** Bumped on every change; answers cached with an older generation are stale. */
   generation = 0;
+  /** The generation of the last change in each namespace (its Services, EndpointSlices, Pods, or the Namespace itself). */
+  private nsChanged = new Map<string, number>();
+  /** The generation of the last replaceAll: every namespace changed then. */
+  private allChanged = 0;
   /** False until the first full list of every watched kind has arrived. */
   synced = false;
 
@@ -36,10 +40,20 @@ export class ClusterIndex {
     this.serial = Math.floor(now() / 1000);
   }
 
-  private changed(dnsData: boolean): void {
+  private changed(dnsData: boolean, namespace?: string): void {
     this.derived = undefined;
     this.generation++;
+    if (namespace !== undefined) this.nsChanged.set(namespace, this.generation);
     if (dnsData) this.serial = Math.floor(this.now() / 1000);
+  }
+
+  /**
+   * The generation of the last change that can alter answers for names in this namespace
+   * (<x>.<namespace>.svc|pod.<zone>): an answer kept at this value stays right while it is
+   * unchanged, whatever happens in other namespaces.
+   */
+  namespaceGeneration(namespace: string): number {
+    return Math.max(this.nsChanged.get(namespace) ?? 0, this.allChanged);
   }
 
   upsert(kind: Kind, o: unknown): void {
@@ -68,7 +82,7 @@ export class ClusterIndex {
         break;
       }
     }
-    this.changed(kind === 'Service' || kind === 'EndpointSlice');
+    this.changed(kind === 'Service' || kind === 'EndpointSlice', kind === 'Namespace' ? (meta?.name ?? '') : (meta?.namespace ?? 'default'));
   }
 
   delete(kind: Kind, o: unknown): void {
@@ -79,7 +93,7 @@ export class ClusterIndex {
     else if (kind === 'EndpointSlice') this.slices.delete(`${ns}/${name}`);
     else if (kind === 'Namespace') this.namespaces.delete(name);
     else this.pods.delete(`${ns}/${name}`);
-    this.changed(kind === 'Service' || kind === 'EndpointSlice');
+    this.changed(kind === 'Service' || kind === 'EndpointSlice', kind === 'Namespace' ? name : ns);
   }
 
   /** Replaces everything (a state file was read again). */
@@ -91,7 +105,9 @@ export class ClusterIndex {
     for (const o of objects) {
       if (o.kind === 'Service' || o.kind === 'EndpointSlice' || o.kind === 'Namespace' || o.kind === 'Pod') this.upsert(o.kind, o);
     }
+    this.nsChanged.clear();
     this.changed(true);
+    this.allChanged = this.generation;
   }
 
   private index() {

@@ -1,7 +1,8 @@
 // The server keeps encoded cluster answers and replays them (the benchmark's hot path):
 // what a client sees must not change because an answer came from there — its own ID and
 // letter case, loadbalance's shuffling of many addresses, SRV targets in the zone case it
-// asked with, its EDNS cookie echoed, and new answers as soon as the state changes.
+// asked with, its EDNS cookie echoed, and new answers as soon as the state changes (from a
+// state file, and from a real API server through informers, where answers are kept per namespace).
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -10,6 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import dnsPacket from 'dns-packet';
 import { startDns, type RunningDns } from '../../../runner/dns/run.ts';
+import { loadKubeConfig } from '../../../runner/kube/client.ts';
+import { controlPlaneUnavailable, startControlPlane, type ControlPlane } from '../../support/control-plane.ts';
 import { dig } from '../../support/dig.ts';
 import { ns, slice, svc } from '../../unit/dns/fixtures.ts';
 
@@ -132,5 +135,60 @@ describe('DNS answer cache', { concurrency: false }, () => {
     }
     assert.deepEqual(r!.answer, ['added.testns.svc.cluster.local. 30 IN A 10.0.0.99'], 'the NXDOMAIN was not kept');
     assert.deepEqual((await q('web.testns.svc.cluster.local', 'A')).answer, ['web.testns.svc.cluster.local. 30 IN A 10.0.0.7'], 'nor the old address');
+  });
+});
+
+// Kept answers go per namespace with informers: a change in one namespace must still reach
+// every answer that depends on it — in the same namespace, through an ExternalName from
+// another, and in the SOA serial of negative answers everywhere.
+describe('DNS answer cache with informers', { skip: controlPlaneUnavailable(), concurrency: false }, () => {
+  let cp: ControlPlane;
+  let dns: RunningDns;
+  const q = (name: string, type = 'A') => dig(H, dns.port, ['+nocookie', name, type]);
+  const headlessWeb = (ip: string) => [
+    svc('team-a', 'web', { clusterIP: 'None', ports: http }),
+    slice('team-a', 'web', 'web-1', 'IPv4', http, [{ addresses: [ip], conditions: { ready: true } }]),
+  ];
+  /** Asks until the answer satisfies `ok` (the informers take a moment), or fails with the last one. */
+  const until = async (name: string, type: string, ok: (r: Awaited<ReturnType<typeof q>>) => boolean) => {
+    let r = await q(name, type);
+    for (let i = 0; i < 100 && !ok(r); i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      r = await q(name, type);
+    }
+    return r;
+  };
+  const serial = (r: Awaited<ReturnType<typeof q>>) => Number(/ SOA \S+ \S+ (\d+) /.exec(r.authority[0] ?? '')?.[1]);
+
+  before(async () => {
+    cp = await startControlPlane();
+    await cp.apply([ns('team-a'), ns('team-b'), ...headlessWeb('10.1.1.1'), svc('team-b', 'alias', { type: 'ExternalName', externalName: 'web.team-a.svc.cluster.local' }), svc('team-b', 'db', { clusterIP: 'None', ports: http }), slice('team-b', 'db', 'db-1', 'IPv4', http, [{ addresses: ['10.2.2.2'], conditions: { ready: true } }])] as never);
+    dns = await startDns({ zones: ['cluster.local', 'in-addr.arpa', 'ip6.arpa'], ttl: 30, pods: 'insecure', endpointPodNames: false, listen: { host: H, port: 0 }, source: { kind: 'live', kubeconfig: loadKubeConfig(cp.kubeconfig) }, upstreams: [], log: () => {} });
+  });
+  after(async () => {
+    await dns?.close();
+    await cp?.stop();
+  });
+
+  test('a change in one namespace reaches its own names, ExternalNames pointing there, and every SOA serial', async () => {
+    assert.deepEqual((await until('web.team-a.svc.cluster.local', 'A', (r) => r.answer.length > 0)).answer, ['web.team-a.svc.cluster.local. 30 IN A 10.1.1.1']);
+    assert.deepEqual((await q('alias.team-b.svc.cluster.local')).answer, ['alias.team-b.svc.cluster.local. 30 IN CNAME web.team-a.svc.cluster.local.', 'web.team-a.svc.cluster.local. 30 IN A 10.1.1.1']);
+    assert.deepEqual((await q('db.team-b.svc.cluster.local')).answer, ['db.team-b.svc.cluster.local. 30 IN A 10.2.2.2']);
+    const nx = await q('nope.team-b.svc.cluster.local');
+    assert.equal(nx.status, 'NXDOMAIN');
+    assert.equal((await q('web.team-c.svc.cluster.local')).status, 'NXDOMAIN');
+    // Ask each again so that every answer is a kept one, then change team-a a second later (a new serial).
+    for (const n of ['web.team-a', 'alias.team-b', 'db.team-b', 'nope.team-b']) await q(`${n}.svc.cluster.local`);
+    await new Promise((res) => setTimeout(res, 1100));
+    await cp.apply(headlessWeb('10.1.1.2') as never);
+    assert.deepEqual((await until('web.team-a.svc.cluster.local', 'A', (r) => r.answer.join() !== 'web.team-a.svc.cluster.local. 30 IN A 10.1.1.1')).answer, ['web.team-a.svc.cluster.local. 30 IN A 10.1.1.2']);
+    assert.deepEqual((await q('alias.team-b.svc.cluster.local')).answer, ['alias.team-b.svc.cluster.local. 30 IN CNAME web.team-a.svc.cluster.local.', 'web.team-a.svc.cluster.local. 30 IN A 10.1.1.2'], 'through the ExternalName in team-b');
+    assert.deepEqual((await q('db.team-b.svc.cluster.local')).answer, ['db.team-b.svc.cluster.local. 30 IN A 10.2.2.2']);
+    const nx2 = await q('nope.team-b.svc.cluster.local');
+    assert.equal(nx2.status, 'NXDOMAIN');
+    assert.ok(serial(nx2) > serial(nx), `the SOA serial of team-b's NXDOMAIN moved on: ${serial(nx)} -> ${serial(nx2)}`);
+    // A namespace that appears, with a service in it.
+    await cp.apply([ns('team-c'), svc('team-c', 'web', { clusterIP: 'None', ports: http }), slice('team-c', 'web', 'web-1', 'IPv4', http, [{ addresses: ['10.3.3.3'], conditions: { ready: true } }])] as never);
+    assert.deepEqual((await until('web.team-c.svc.cluster.local', 'A', (r) => r.status === 'NOERROR')).answer, ['web.team-c.svc.cluster.local. 30 IN A 10.3.3.3']);
   });
 });
