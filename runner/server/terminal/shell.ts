@@ -53,6 +53,8 @@ export class Shell {
   private viewers = new Set<ShellViewer>();
   private stdin?: PassThrough;
   private sink?: TerminalSink;
+  /** The exec stream to the API server; closing stdin alone leaves a TTY's bash (and this socket) running. */
+  private conn?: { close(): void; terminate?(): void };
   private starting?: Promise<void>;
   private size = { cols: 80, rows: 24 };
   lastActivity = Date.now();
@@ -95,6 +97,7 @@ export class Shell {
       this.ended(Number.isNaN(code) ? undefined : code);
     });
     ws.on('close', () => this.ended(undefined));
+    this.conn = ws;
     this.stdin = stdin;
     this.sink = sink;
   }
@@ -134,5 +137,11 @@ export class Shell {
   close(): void {
     this.stdin?.end();
     this.stdin = undefined;
+    const conn = this.conn;
+    this.conn = undefined;
+    if (conn) {
+      conn.close();
+      setTimeout(() => conn.terminate?.(), 1000).unref();
+    }
   }
 }
