@@ -49,11 +49,17 @@ function ensureTestCluster() {
   return clusterUp;
 }
 
-function runFiles(label, files, concurrency) {
+// A test file whose process never exits (a leaked socket or timer) would hang the run until
+// CI's own limit: each batch gets a deadline and is killed, with a message, past it.
+const BATCH_MINUTES = { unit: 10, integration: 50, e2e: 30 };
+
+function runFiles(label, files, concurrency, suite) {
   if (files.length === 0) return true;
   console.log(`\n== ${label}: ${files.length} files ==`);
   const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files.map((f) => relative(root, f))];
-  const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...process.env, SVCLAB_TEST_CLUSTER: TEST_CLUSTER } });
+  const minutes = BATCH_MINUTES[suite] ?? 30;
+  const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...process.env, SVCLAB_TEST_CLUSTER: TEST_CLUSTER }, timeout: minutes * 60_000, killSignal: 'SIGKILL' });
+  if (r.error?.code === 'ETIMEDOUT' || r.signal === 'SIGKILL') console.error(`\n${label}: still running after ${minutes} minutes, killed (a test file whose process does not exit?)`);
   return r.status === 0;
 }
 
@@ -79,10 +85,10 @@ for (const s of suites) {
   }
   const shared = files.filter((f) => s === 'e2e' || f.endsWith('.cluster.test.ts'));
   const own = files.filter((f) => !shared.includes(f));
-  if (!runFiles(`${s} tests`, own, s === 'unit' ? 4 : 2)) failed = true;
+  if (!runFiles(`${s} tests`, own, s === 'unit' ? 4 : 2, s)) failed = true;
   if (shared.length) {
     if (!ensureTestCluster()) failed = true;
-    else if (!runFiles(`${s} tests on cluster ${TEST_CLUSTER}`, shared, 1)) failed = true;
+    else if (!runFiles(`${s} tests on cluster ${TEST_CLUSTER}`, shared, 1, s)) failed = true;
   }
 }
 if (clusterUp && process.env.SVCLAB_KEEP_TEST_CLUSTER !== '1') {
