@@ -114,6 +114,20 @@ describe('a lesson with its terminal', { concurrency: false }, () => {
     await screenshot(page, 'lesson-intro-zh');
   });
 
+  test('Chinese typed through an input method reaches the shell', async () => {
+    await page.locator('.svclab-terminal .xterm').click();
+    await page.keyboard.type('echo ime-');
+    // What an IME does: a composition (pinyin shown while choosing), then the chosen characters.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Input.imeSetComposition', { text: 'fu', selectionStart: 2, selectionEnd: 2 });
+    await cdp.send('Input.imeSetComposition', { text: 'fuwu', selectionStart: 4, selectionEnd: 4 });
+    await cdp.send('Input.insertText', { text: '服务' });
+    await cdp.detach();
+    await page.keyboard.type('-ok\n');
+    const text = await waitForScreen(page, /^ime-服务-ok/m, 'the Chinese text echoed by the shell');
+    assert.doesNotMatch(text, /fuwu/, 'the pinyin of the composition never reaches the shell');
+  });
+
   test('the shell follows the terminal\'s size', async () => {
     await page.locator('.svclab-terminal .xterm').click();
     const cols = async () => {
