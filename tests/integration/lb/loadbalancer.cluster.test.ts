@@ -100,8 +100,14 @@ describe('the LoadBalancer controller in the lab cluster', { concurrency: false 
     const svc = await core().readNamespacedService({ name: 'web-lb', namespace: NS });
     assert.deepEqual(JSON.parse(JSON.stringify(svc.status?.loadBalancer?.ingress)), [{ ip, ipMode: 'VIP' }]);
     firstIP = ip;
-    const events = await core().listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=web-lb' });
-    assert.ok(events.items.some((e) => e.reason === 'IPAllocated' && e.message === `Assigned IP ["${ip}"]`), 'an IPAllocated event for kubectl describe');
+    // The controller records the event after it writes the status: give it a moment.
+    let allocated = false;
+    for (let i = 0; i < 50 && !allocated; i++) {
+      const events = await core().listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=web-lb' });
+      allocated = events.items.some((e) => e.reason === 'IPAllocated' && e.message === `Assigned IP ["${ip}"]`);
+      if (!allocated) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(allocated, 'an IPAllocated event for kubectl describe');
   });
 
   test('exactly one node answers for the address, and curl from the host gets an echo answer', async () => {
