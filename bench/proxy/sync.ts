@@ -28,7 +28,7 @@ import { endpointChainName, servicePortChains } from '../../runner/core/proxy/ch
 import { DEFAULT_SETTINGS } from '../../runner/core/proxy/options.ts';
 import { renderSnapshot } from '../../runner/core/proxy/snapshot.ts';
 import { loadKubeConfig } from '../../runner/kube/client.ts';
-import { NetnsLab, type Netns } from '../../tests/support/netns.ts';
+import { KUBELET_RULES, NetnsLab, type Netns } from '../../tests/support/netns.ts';
 import { controlPlaneUnavailable, startControlPlane, type ControlPlane } from '../../tests/support/control-plane.ts';
 import { startUpstreamProxy } from '../../tests/integration/proxy/upstream.ts';
 
@@ -101,23 +101,6 @@ async function load(kc: KubeConfig, from: number, to: number): Promise<number> {
 }
 
 // ---- one proxy on one backend ----
-
-/** What kubelet leaves on a node (backend hint, canaries, KUBE-FIREWALL); svclab picks its backend from the hint, as on a kind node. */
-const KUBELET_RULES = `*mangle
-:KUBE-IPTABLES-HINT - [0:0]
-:KUBE-KUBELET-CANARY - [0:0]
-COMMIT
-*nat
-:KUBE-KUBELET-CANARY - [0:0]
-COMMIT
-*filter
-:KUBE-FIREWALL - [0:0]
-:KUBE-KUBELET-CANARY - [0:0]
--A INPUT -j KUBE-FIREWALL
--A OUTPUT -j KUBE-FIREWALL
--A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP
-COMMIT
-`;
 
 /** Inside the node: reads the proxy's /metrics on demand, or polls it until a sync newer than a timestamp. */
 const PROBE = String.raw`

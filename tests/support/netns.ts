@@ -188,3 +188,20 @@ export async function canUseNetns(): Promise<boolean> {
   await run(['ip', 'netns', 'del', name], { allowFail: true });
   return true;
 }
+
+/** What kubelet leaves on a node before kube-proxy starts (its canaries, the backend hint, KUBE-FIREWALL). */
+export const KUBELET_RULES = `*mangle
+:KUBE-IPTABLES-HINT - [0:0]
+:KUBE-KUBELET-CANARY - [0:0]
+COMMIT
+*nat
+:KUBE-KUBELET-CANARY - [0:0]
+COMMIT
+*filter
+:KUBE-FIREWALL - [0:0]
+:KUBE-KUBELET-CANARY - [0:0]
+-A INPUT -j KUBE-FIREWALL
+-A OUTPUT -j KUBE-FIREWALL
+-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP
+COMMIT
+`;

@@ -11,7 +11,7 @@ import type { KubeObject } from '../../../runner/kube/state-file.ts';
 import { loadKubeConfig } from '../../../runner/kube/client.ts';
 import { prefixedExec } from '../../../runner/proxy/exec.ts';
 import { runProxy } from '../../../runner/proxy/run.ts';
-import { canUseNetns, NetnsLab, type Netns } from '../../support/netns.ts';
+import { canUseNetns, KUBELET_RULES, NetnsLab, type Netns } from '../../support/netns.ts';
 import { controlPlaneUnavailable, startControlPlane, type ControlPlane } from '../../support/control-plane.ts';
 import { CLUSTER_CIDR, endpoints, NODE_IP, PODS, svc } from './topology.ts';
 import { loadState, startUpstreamProxy } from './upstream.ts';
@@ -38,22 +38,6 @@ after(async () => {
   await cp?.stop();
 });
 
-/** What kubelet leaves on a node before kube-proxy starts (its canaries, the backend hint, KUBE-FIREWALL). */
-const KUBELET_RULES = `*mangle
-:KUBE-IPTABLES-HINT - [0:0]
-:KUBE-KUBELET-CANARY - [0:0]
-COMMIT
-*nat
-:KUBE-KUBELET-CANARY - [0:0]
-COMMIT
-*filter
-:KUBE-FIREWALL - [0:0]
-:KUBE-KUBELET-CANARY - [0:0]
--A INPUT -j KUBE-FIREWALL
--A OUTPUT -j KUBE-FIREWALL
--A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP
-COMMIT
-`;
 
 async function node(lab: NetnsLab, name: string, backend: string): Promise<Netns> {
   const ns = await lab.netns(name);
