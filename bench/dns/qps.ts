@@ -27,7 +27,7 @@
 import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type V1EndpointSlice, type V1Service } from '@kubernetes/client-node';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -516,6 +516,7 @@ async function bundleSvclab(dir: string): Promise<string> {
   return outfile;
 }
 let bundle = '';
+let dir = '';
 
 interface Row {
   services: number;
@@ -535,6 +536,7 @@ const stopAll = () => {
 };
 process.on('SIGINT', () => {
   stopAll();
+  if (dir) rmSync(dir, { recursive: true, force: true });
   void cp?.stop().finally(() => process.exit(130));
 });
 
@@ -565,7 +567,7 @@ try {
     log(`CoreDNS ${versions.coredns}: ${existsSync(goBinary('coredns')) ? 'built' : 'building from the Go module proxy'}`);
     await ensureGoTarget('coredns');
   }
-  const dir = mkdtempSync(join(tmpdir(), 'svclab-dns-bench-'));
+  dir = mkdtempSync(join(tmpdir(), 'svclab-dns-bench-'));
   bundle = values['svclab-bundle'] ?? (await bundleSvclab(dir));
   cp = await startControlPlane();
   const kc = loadKubeConfig(cp.kubeconfig);
@@ -636,4 +638,6 @@ try {
 } finally {
   stopAll();
   await cp?.stop();
+  // The state dump, query files and dnsperf output (tens of MB at 10 000 services).
+  if (dir) rmSync(dir, { recursive: true, force: true });
 }
