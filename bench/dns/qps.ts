@@ -39,6 +39,7 @@ import { ensureGoTarget, goBinary } from '../../runner/images/go-binaries.ts';
 import { versions } from '../../runner/images/versions.ts';
 import { loadKubeConfig } from '../../runner/kube/client.ts';
 import { controlPlaneUnavailable, startControlPlane, type ControlPlane } from '../../tests/support/control-plane.ts';
+import { pool } from '../../tests/support/pool.ts';
 
 const { values } = parseArgs({
   options: {
@@ -131,14 +132,6 @@ function slice(i: number): V1EndpointSlice {
   };
 }
 
-async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
 
 /** Creates services [from, to) and their EndpointSlices through the API. */
 async function load(kc: KubeConfig, from: number, to: number): Promise<number> {

@@ -31,6 +31,7 @@ import { loadKubeConfig } from '../../runner/kube/client.ts';
 import { KUBELET_RULES, NetnsLab, type Netns } from '../../tests/support/netns.ts';
 import { controlPlaneUnavailable, startControlPlane, type ControlPlane } from '../../tests/support/control-plane.ts';
 import { startUpstreamProxy } from '../../tests/integration/proxy/upstream.ts';
+import { pool } from '../../tests/support/pool.ts';
 
 const { values } = parseArgs({
   options: {
@@ -77,15 +78,6 @@ function slice(i: number, extra = false): V1EndpointSlice {
 
 const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-a' }, status: { addresses: [{ type: 'InternalIP', address: NODE_IP }] } };
 
-/** Runs fn over items with at most `limit` in flight. */
-async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
 
 /** Creates services [from, to) and their slices straight through the API (kubectl is one request at a time). */
 async function load(kc: KubeConfig, from: number, to: number): Promise<number> {
