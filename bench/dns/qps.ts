@@ -34,7 +34,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import dnsPacket from 'dns-packet';
-import { build } from 'esbuild';
+import { bundleEntry } from '../../runner/images/components.ts';
 import { ensureGoTarget, goBinary } from '../../runner/images/go-binaries.ts';
 import { versions } from '../../runner/images/versions.ts';
 import { loadKubeConfig } from '../../runner/kube/client.ts';
@@ -494,19 +494,7 @@ async function dnsperf(s: Running, file: string, seconds: number, opts: { rate?:
 
 /** `svclab dns run|serve` bundled into one file as the in-cluster component is (no tsx compiling at load). */
 async function bundleSvclab(dir: string): Promise<string> {
-  const outfile = join(dir, 'svclab-dns.mjs');
-  await build({
-    entryPoints: [join(root, 'bench/dns/svclab-dns.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node18',
-    format: 'esm',
-    logLevel: 'error',
-    external: ['bufferutil', 'utf-8-validate', 'cpu-features', 'ssh2'],
-    banner: { js: "import { createRequire as __svclabCreateRequire } from 'node:module'; const require = __svclabCreateRequire(import.meta.url);" },
-  });
-  return outfile;
+  return bundleEntry(join(root, 'bench/dns/svclab-dns.ts'), join(dir, 'svclab-dns.mjs'));
 }
 let bundle = '';
 let dir = '';

@@ -16,7 +16,7 @@
 // same machine load. Progress goes to stderr, the Markdown tables to stdout; the figures
 // and how they were taken are in bench/proxy/README.md.
 import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type V1EndpointSlice, type V1Service } from '@kubernetes/client-node';
-import { build } from 'esbuild';
+import { bundleEntry } from '../../runner/images/components.ts';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -280,19 +280,7 @@ async function measure(cp: ControlPlane, kc: KubeConfig, bundle: string, proxy: 
 
 /** svclab's in-cluster bundle (what the DaemonSet runs), built from this tree into a temporary directory. */
 async function bundleSvclab(): Promise<string> {
-  const outfile = join(mkdtempSync(join(tmpdir(), 'svclab-bench-')), 'kube-proxy.js');
-  await build({
-    entryPoints: [join(root, 'components/kube-proxy/main.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node18',
-    format: 'esm',
-    logLevel: 'error',
-    external: ['bufferutil', 'utf-8-validate', 'cpu-features', 'ssh2'],
-    banner: { js: "import { createRequire as __svclabCreateRequire } from 'node:module'; const require = __svclabCreateRequire(import.meta.url);" },
-  });
-  return outfile;
+  return bundleEntry(join(root, 'components/kube-proxy/main.ts'), join(mkdtempSync(join(tmpdir(), 'svclab-bench-')), 'kube-proxy.js'));
 }
 
 // ---- the run ----

@@ -5,7 +5,7 @@ import { UserError, oneLine } from '../errors.ts';
 import { applyObjects, parseManifest, renderTemplate } from '../cluster/manifests.ts';
 import { readRecord } from '../cluster/state.ts';
 import type { LoadedLab } from '../core/lab/types.ts';
-import type { LabCluster } from './cluster.ts';
+import { apiVersionOf, type LabCluster } from './cluster.ts';
 
 /** What learners make in a lab namespace, in deletion order (owners before what they own). */
 const LEARNER_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'Pod', 'Service', 'EndpointSlice', 'Endpoints', 'ConfigMap'];
@@ -28,7 +28,7 @@ export async function cleanup(cluster: LabCluster, namespace: string, timeoutMs 
     }
   }
   for (const { kind, name } of doomed) {
-    await cluster.objects.delete({ apiVersion: kind === 'EndpointSlice' ? 'discovery.k8s.io/v1' : ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet'].includes(kind) ? 'apps/v1' : kind === 'Job' ? 'batch/v1' : 'v1', kind, metadata: { name, namespace } }, undefined, undefined, 0, undefined, 'Background').catch((err: unknown) => {
+    await cluster.objects.delete({ apiVersion: apiVersionOf(kind), kind, metadata: { name, namespace } }, undefined, undefined, 0, undefined, 'Background').catch((err: unknown) => {
       if ((err as { code?: number }).code !== 404) throw err;
     });
   }

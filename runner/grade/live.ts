@@ -83,10 +83,16 @@ export function watchLab(opts: { cluster: string; lab: string; intervalMs?: numb
   let last = '';
   let running: Promise<TaskStatus[]> | undefined;
   let timer: NodeJS.Timeout | undefined;
+  // Read and validated once per watch, not on every pass of the loop.
+  let lab: Promise<LoadedLab> | undefined;
   const once = (): Promise<TaskStatus[]> => {
     running ??= (async () => {
       try {
-        const states = await taskStates(await openCluster(opts.cluster), await loadLabFile(opts.lab));
+        lab ??= loadLabFile(opts.lab).catch((err: unknown) => {
+          lab = undefined;
+          throw err;
+        });
+        const states = await taskStates(await openCluster(opts.cluster), await lab);
         const key = JSON.stringify(states);
         if (key !== last && !stopped) {
           last = key;

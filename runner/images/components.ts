@@ -16,11 +16,8 @@ export async function listComponents(): Promise<string[]> {
   return names.filter((n) => existsSync(join(componentsDir, n, 'Dockerfile'))).sort();
 }
 
-/** Bundles components/<name>/main.ts (and everything it imports) into one file for Node 18. */
-export async function bundleComponent(name: string): Promise<string | undefined> {
-  const entry = join(componentsDir, name, 'main.ts');
-  if (!existsSync(entry)) return undefined;
-  const outfile = join(repoRoot, 'dist/components', `${name}.js`);
+/** Bundles one entry point (and everything it imports) into one ESM file for Node 18, as the component images run it. */
+export async function bundleEntry(entry: string, outfile: string): Promise<string> {
   await build({
     entryPoints: [entry],
     outfile,
@@ -37,6 +34,13 @@ export async function bundleComponent(name: string): Promise<string | undefined>
     banner: { js: "import { createRequire as __svclabCreateRequire } from 'node:module'; const require = __svclabCreateRequire(import.meta.url);" },
   });
   return outfile;
+}
+
+/** Bundles components/<name>/main.ts into dist/components/<name>.js. */
+export async function bundleComponent(name: string): Promise<string | undefined> {
+  const entry = join(componentsDir, name, 'main.ts');
+  if (!existsSync(entry)) return undefined;
+  return bundleEntry(entry, join(repoRoot, 'dist/components', `${name}.js`));
 }
 
 /** Files a component's image needs besides its own folder and bundle. */
