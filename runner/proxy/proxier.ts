@@ -15,6 +15,7 @@ import type { Exec } from './exec.ts';
 import type { ProxyHealth } from './health.ts';
 import { RestoreError, chainsInSave, linesAround, type Iptables, type Table } from './iptables.ts';
 import { onceLogger, type LogLine } from './log.ts';
+import type { ModeProxier } from './mode.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import type { Nfacct } from './nfacct.ts';
 import type { ServiceHealthServer } from './service-health.ts';
@@ -47,7 +48,8 @@ export interface ProxierOptions {
   onSynced?: (r: { ok: boolean; full: boolean; result?: RenderResult }) => void;
 }
 
-export class Proxier {
+export class Proxier implements ModeProxier {
+  readonly mode = 'iptables' as const;
   readonly family: IPFamily;
   readonly state: ProxyState;
   private readonly o: ProxierOptions;

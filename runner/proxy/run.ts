@@ -17,6 +17,8 @@ import { detectBackend, newIptables, type Backend } from './iptables.ts';
 import type { LogLine } from './log.ts';
 import { newMetrics } from './metrics.ts';
 import { newNfacct } from './nfacct.ts';
+import type { ModeProxier, ProxyMode } from './mode.ts';
+import { modeImplementation } from './modes.ts';
 import { Proxier } from './proxier.ts';
 import { interfaceAddresses, ServiceHealthServer } from './service-health.ts';
 import { parseIpAddr } from './trace-source.ts';
@@ -24,6 +26,8 @@ import { parseIpAddr } from './trace-source.ts';
 export interface RunProxyOptions {
   kubeconfig: KubeConfig;
   settings: ProxySettings;
+  /** Upstream --proxy-mode (default iptables). */
+  proxyMode?: ProxyMode;
   syncPeriodMs: number;
   minSyncPeriodMs: number;
   /** "host:port", or "" for none. */
@@ -40,7 +44,7 @@ export interface RunProxyOptions {
 }
 
 export interface RunningProxy {
-  proxier: Proxier;
+  proxier: ModeProxier;
   backend: Backend;
   stop(): Promise<void>;
 }
@@ -100,7 +104,7 @@ async function waitForNode(kc: KubeConfig, name: string, waitMs: number, onNode:
 
 export async function runProxy(o: RunProxyOptions): Promise<RunningProxy> {
   const exec = o.exec ?? hostExec;
-  let proxier: Proxier | null = null;
+  let proxier: ModeProxier | null = null;
   let health: ProxyHealth | null = null;
   const { watcher: nodeWatcher, node } = await waitForNode(o.kubeconfig, o.settings.nodeName, o.nodeWaitMs ?? 30_000, (n) => {
     proxier?.onNode(n);
@@ -154,22 +158,28 @@ export async function runProxy(o: RunProxyOptions): Promise<RunningProxy> {
       }
     : async () => interfaceAddresses();
 
-  proxier = new Proxier({
-    settings,
-    node,
-    iptables,
-    exec,
-    nfacct: nfacctWorks ? nfacct : null,
-    metrics,
-    health,
-    serviceHealth,
-    interfaceAddresses: addressesWhereRulesAre,
-    syncPeriodMs: o.syncPeriodMs,
-    minSyncPeriodMs: o.minSyncPeriodMs,
-    log: o.log,
-  });
+  const mode = o.proxyMode ?? 'iptables';
+  if (mode === 'iptables') {
+    proxier = new Proxier({
+      settings,
+      node,
+      iptables,
+      exec,
+      nfacct: nfacctWorks ? nfacct : null,
+      metrics,
+      health,
+      serviceHealth,
+      interfaceAddresses: addressesWhereRulesAre,
+      syncPeriodMs: o.syncPeriodMs,
+      minSyncPeriodMs: o.minSyncPeriodMs,
+      log: o.log,
+    });
+  } else {
+    const impl = await modeImplementation(mode);
+    proxier = await impl.create({ settings, node, exec, metrics, health, serviceHealth, interfaceAddresses: addressesWhereRulesAre, syncPeriodMs: o.syncPeriodMs, minSyncPeriodMs: o.minSyncPeriodMs, log: o.log });
+  }
   const p = proxier;
-  o.log(`using iptables-${backend}; syncPeriod=${o.syncPeriodMs / 1000}s minSyncPeriod=${o.minSyncPeriodMs / 1000}s node=${settings.nodeName}`);
+  o.log(`${mode === 'iptables' ? `using iptables-${backend}` : `proxy mode ${mode}`}; syncPeriod=${o.syncPeriodMs / 1000}s minSyncPeriod=${o.minSyncPeriodMs / 1000}s node=${settings.nodeName}`);
   p.start();
 
   const onError = (kind: string) => (err: unknown) => o.log(`watching ${kind}: ${(err as Error)?.message ?? String(err)}`);

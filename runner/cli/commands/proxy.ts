@@ -6,11 +6,13 @@ import { UserError } from '../../errors.ts';
 import { readStateFile } from '../../kube/state-file.ts';
 import { addRuleFlags, parseBool, settingsFromFlags, type RuleFlagValues } from '../../proxy/flags.ts';
 import { onceLogger } from '../../proxy/log.ts';
+import { modeImplementation } from '../../proxy/modes.ts';
+import { PROXY_MODES, type ProxyMode } from '../../proxy/mode.ts';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function registerProxy(program: Command): void {
-  const proxy = program.command('proxy').description('svclab\'s kube-proxy (iptables mode): render its rules, trace packets through them, or run it');
+  const proxy = program.command('proxy').description('svclab\'s kube-proxy (iptables, nftables, ipvs or userspace mode): render its rules, trace packets through them, or run it');
 
   addRuleFlags(
     proxy
@@ -19,15 +21,17 @@ export function registerProxy(program: Command): void {
       .requiredOption('--state <file>', 'kubectl get -o yaml|json output: v1 Services, discovery.k8s.io/v1 EndpointSlices, v1 Nodes')
       .option('--node-ip <ip>', 'an address of this node (repeatable); --nodeport-addresses selects among them', collect, []),
   )
+    .addOption(new Option('--proxy-mode <mode>', 'which proxy mode\'s rules to print').choices([...PROXY_MODES]).default('iptables'))
     .addOption(new Option('--nfacct [bool]', 'whether the nfacct counters exist (the rules that count into them are emitted only then)').argParser(parseBool('nfacct')).default(true))
     .addOption(new Option('--random-fully [bool]', 'whether iptables supports MASQUERADE --random-fully (every iptables >= 1.6.2 does)').argParser(parseBool('random-fully')).default(true))
-    .action(async (opts: RuleFlagValues & { state: string; nodeIp: string[]; nfacct: boolean; randomFully: boolean }) => {
+    .action(async (opts: RuleFlagValues & { state: string; proxyMode: string; nodeIp: string[]; nfacct: boolean; randomFully: boolean }) => {
       const settings = settingsFromFlags(opts, { localAddresses: opts.nodeIp, nfacct: opts.nfacct, randomFully: opts.randomFully });
       const objects = await readStateFile(opts.state);
       const log = onceLogger((line) => process.stderr.write(`svclab proxy render: ${line}\n`));
-      const result = renderSnapshot(objects, settings, log);
       if (objects.length === 0) throw new UserError(`state file ${opts.state} holds no objects: pass kubectl get services,endpointslices,nodes -A -o yaml output`);
-      process.stdout.write(result.text);
+      const mode = opts.proxyMode as ProxyMode;
+      const text = mode === 'iptables' ? renderSnapshot(objects, settings, log).text : (await modeImplementation(mode)).render(objects, settings, log);
+      process.stdout.write(text);
     });
 
   proxy
@@ -78,7 +82,7 @@ export interface RunFlagValues extends RuleFlagValues {
 export function addRunFlags(cmd: Command): Command {
   return addRuleFlags(cmd)
     .option('--kubeconfig <file>', 'kubeconfig of the API server (default: $KUBECONFIG, the in-cluster service account, ~/.kube/config)')
-    .addOption(new Option('--proxy-mode <mode>', 'which proxy mode to use').choices(['iptables']).default('iptables'))
+    .addOption(new Option('--proxy-mode <mode>', 'which proxy mode to use').choices([...PROXY_MODES]).default('iptables'))
     .option('--iptables-sync-period <duration>', 'how often re-synchronizing and cleanup (canary check, stale chains) happen', '30s')
     .option('--iptables-min-sync-period <duration>', 'the minimum period between rule resyncs; 0 syncs on every change', '1s')
     .option('--healthz-bind-address <host:port>', 'where /healthz and /livez are served ("" to disable)', '0.0.0.0:10256')
@@ -98,6 +102,7 @@ export async function startFromFlags(opts: RunFlagValues) {
   return runProxy({
     kubeconfig: loadKubeConfig(opts.kubeconfig),
     settings,
+    proxyMode: opts.proxyMode as ProxyMode,
     syncPeriodMs,
     minSyncPeriodMs,
     healthzBindAddress: opts.healthzBindAddress,

@@ -11,6 +11,7 @@ import type { KubeObject } from '../../../runner/kube/state-file.ts';
 import { loadKubeConfig } from '../../../runner/kube/client.ts';
 import { prefixedExec } from '../../../runner/proxy/exec.ts';
 import { runProxy } from '../../../runner/proxy/run.ts';
+import type { Proxier } from '../../../runner/proxy/proxier.ts';
 import { canUseNetns, KUBELET_RULES, NetnsLab, type Netns } from '../../support/netns.ts';
 import { controlPlaneUnavailable, startControlPlane, type ControlPlane } from '../../support/control-plane.ts';
 import { CLUSTER_CIDR, endpoints, NODE_IP, PODS, svc } from './topology.ts';
@@ -91,7 +92,7 @@ for (const backend of ['nft', 'legacy'] as const) {
       const input = first.split('\n').filter((l) => l.startsWith('-A INPUT '));
       assert.deepEqual(input.map((l) => l.split(' -j ')[1]), ['KUBE-PROXY-FIREWALL', 'KUBE-NODEPORTS', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FIREWALL']);
 
-      assert.equal(await running.proxier.forceSync(), true, logs.join('\n'));
+      assert.equal(await (running.proxier as Proxier).forceSync(), true, logs.join('\n'));
       assert.equal(await rules(ours, backend), first, 'a second full sync changes nothing');
       await upstream.stop();
     } finally {
