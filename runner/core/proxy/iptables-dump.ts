@@ -177,6 +177,36 @@ export function sortRulesText(text: string): string {
   return printDump(sortDump(parseDump(text)));
 }
 
+/** The chains whose rules upstream writes service port by service port, in Go map order. */
+const PER_SERVICE_CHAINS: Record<string, Set<string>> = {
+  filter: new Set([KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL]),
+  nat: new Set([KUBE_SERVICES, KUBE_NODEPORTS]),
+};
+
+/**
+ * upstream's canonical sort, and then the chains upstream fills in service map order
+ * ordered by service port ("ns/svc:port", the comment up to its first space), keeping the
+ * order within one port and the nodeports rule last. For comparing with a real upstream
+ * run: its sort orders by service only, so two ports of one Service (tcp and udp) come in
+ * whichever order Go's map iteration gave that run.
+ */
+export function sortRulesTextByServicePort(text: string): string {
+  const dump = sortDump(parseDump(text));
+  for (const t of dump.tables) {
+    for (const c of t.chains) {
+      if (!PER_SERVICE_CHAINS[t.name]?.has(c.name)) continue;
+      const key = (r: DumpRule) => {
+        const comment = ruleComment(r) ?? '';
+        if (comment.includes('must be the last rule')) return '\uffff';
+        const i = comment.indexOf(' ');
+        return i === -1 ? comment : comment.slice(0, i);
+      };
+      c.rules = c.rules.map((r, i) => ({ r, i, k: key(r) })).sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : a.i - b.i)).map((x) => x.r);
+    }
+  }
+  return printDump(dump);
+}
+
 const BUILTIN_TARGETS = new Set(['ACCEPT', 'REJECT', 'DROP', 'MARK', 'RETURN', 'DNAT', 'SNAT', 'MASQUERADE']);
 const UNJUMPED_OK = new Set([KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_PROXY_FIREWALL, KUBE_FIREWALL]);
 

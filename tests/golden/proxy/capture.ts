@@ -5,7 +5,7 @@
 //   npx tsx tests/golden/proxy/capture.ts [case…]
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sortRulesText } from '../../../runner/core/proxy/iptables-dump.ts';
+import { sortRulesTextByServicePort } from '../../../runner/core/proxy/iptables-dump.ts';
 import { readStateFile } from '../../../runner/kube/state-file.ts';
 import { startControlPlane } from '../../support/control-plane.ts';
 import { loadState, splitFlags, upstreamRestoreInput } from '../../integration/proxy/upstream.ts';
@@ -20,7 +20,7 @@ try {
     await loadState(cp, await readStateFile(join(dir, c, 'state.yaml')));
     const { upstream, addresses } = splitFlags(readFileSync(join(dir, c, 'flags'), 'utf8'));
     const text = await upstreamRestoreInput(cp, upstream, addresses);
-    writeFileSync(join(dir, c, 'expected.txt'), sortRulesText(text));
+    writeFileSync(join(dir, c, 'expected.txt'), sortRulesTextByServicePort(text));
     console.log(`${c}: ${text.split('\n').length} lines`);
   }
 } finally {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DEFAULT_SETTINGS } from '../../../runner/core/proxy/options.ts';
-import { sortRulesText } from '../../../runner/core/proxy/iptables-dump.ts';
+import { sortRulesTextByServicePort } from '../../../runner/core/proxy/iptables-dump.ts';
 import type { KubeObject } from '../../../runner/kube/state-file.ts';
 import { loadKubeConfig } from '../../../runner/kube/client.ts';
 import { prefixedExec } from '../../../runner/proxy/exec.ts';
@@ -51,7 +51,7 @@ async function node(lab: NetnsLab, name: string, backend: string): Promise<Netns
 async function rules(ns: Netns, backend: string): Promise<string> {
   const r = await ns.exec([`iptables-${backend}-save`]);
   const text = r.stdout.split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '[0:0]')).join('\n');
-  return sortRulesText(text);
+  return sortRulesTextByServicePort(text);
 }
 
 async function eventuallyEqual(a: () => Promise<string>, b: () => Promise<string>, timeoutMs = 30_000): Promise<string> {

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { sortRulesText } from '../../../runner/core/proxy/iptables-dump.ts';
+import { sortRulesTextByServicePort } from '../../../runner/core/proxy/iptables-dump.ts';
 import { readStateFile } from '../../../runner/kube/state-file.ts';
 import { canUseNetns } from '../../support/netns.ts';
 import { controlPlaneUnavailable, startControlPlane, type ControlPlane } from '../../support/control-plane.ts';
@@ -38,13 +38,13 @@ for (const name of cases) {
     const flags = readFileSync(join(dir, 'flags'), 'utf8');
     await loadState(cp, await readStateFile(join(dir, 'state.yaml')));
     const { upstream, addresses } = splitFlags(flags);
-    const theirs = sortRulesText(await upstreamRestoreInput(cp, upstream, addresses));
+    const theirs = sortRulesTextByServicePort(await upstreamRestoreInput(cp, upstream, addresses));
 
     const stateFile = join(mkdtempSync(join(tmpdir(), 'svclab-cmp-')), 'state.json');
     writeFileSync(stateFile, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: await readState(cp) }));
     const r = spawnSync(process.execPath, [join(root, 'bin/svclab.js'), 'proxy', 'render', '--state', stateFile, ...flags.trim().split(/\s+/)], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(sortRulesText(r.stdout), theirs);
+    assert.equal(sortRulesTextByServicePort(r.stdout), theirs);
     // The golden file the unit tests use is still what upstream writes.
     assert.equal(readFileSync(join(dir, 'expected.txt'), 'utf8'), theirs);
   });

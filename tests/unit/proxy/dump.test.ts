@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checkRuleJumps, DumpParseError, parseDump, printDump, sortRulesText, splitWords } from '../../../runner/core/proxy/iptables-dump.ts';
+import { checkRuleJumps, DumpParseError, parseDump, printDump, sortRulesText, sortRulesTextByServicePort, splitWords } from '../../../runner/core/proxy/iptables-dump.ts';
 
 test('words: quoted comments are one word, escapes kept', () => {
   assert.deepEqual(splitWords('-A X -m comment --comment "a b" -j Y'), ['-A', 'X', '-m', 'comment', '--comment', 'a b', '-j', 'Y']);
@@ -42,6 +42,18 @@ test('canonical sort: tables by name, KUBE-NODEPORTS then KUBE-SERVICES first, s
     'COMMIT', '',
   ].join('\n'));
   assert.equal(sortRulesText(sortRulesText(input)), sortRulesText(input));
+});
+
+test('comparison sort: two ports of one Service come out in one order whatever order a run wrote them in', () => {
+  const ext = (port: string, ip: string) => `-A KUBE-EXTERNAL-SERVICES -m comment --comment "blue/legacy:${port} has no local endpoints" -m ${port} -p ${port} -d ${ip} --dport 7000 -j DROP`;
+  const dump = (lines: string[]) => ['*filter', ':KUBE-EXTERNAL-SERVICES - [0:0]', ...lines, 'COMMIT', ''].join('\n');
+  const tcpFirst = dump([ext('tcp', '192.168.8.130'), ext('tcp', '192.168.8.131'), ext('udp', '192.168.8.130')]);
+  const udpFirst = dump([ext('udp', '192.168.8.130'), ext('tcp', '192.168.8.130'), ext('tcp', '192.168.8.131')]);
+  // Upstream's own sort orders by Service only, so these stay different...
+  assert.notEqual(sortRulesText(tcpFirst), sortRulesText(udpFirst));
+  // ...and by service port they are the same, the order within the tcp port kept.
+  assert.equal(sortRulesTextByServicePort(udpFirst), tcpFirst);
+  assert.equal(sortRulesTextByServicePort(tcpFirst), tcpFirst);
 });
 
 test('jump check finds undeclared, empty and unused chains', () => {

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { checkRuleJumps, parseDump, sortRulesText } from '../../../runner/core/proxy/iptables-dump.ts';
+import { checkRuleJumps, parseDump, sortRulesTextByServicePort } from '../../../runner/core/proxy/iptables-dump.ts';
 
 const root = new URL('../../..', import.meta.url).pathname;
 const goldenDir = join(root, 'tests/golden/proxy');
@@ -19,7 +19,7 @@ for (const name of cases) {
     const r = spawnSync(process.execPath, [join(root, 'bin/svclab.js'), 'proxy', 'render', '--state', join(dir, 'state.yaml'), ...flags], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const expected = readFileSync(join(dir, 'expected.txt'), 'utf8');
-    assert.equal(sortRulesText(r.stdout), expected);
+    assert.equal(sortRulesTextByServicePort(r.stdout), expected);
     assert.deepEqual(checkRuleJumps(parseDump(expected)), []);
   });
 }
