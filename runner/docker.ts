@@ -10,6 +10,16 @@ export function dockerClient(): Docker {
   return new Docker();
 }
 
+/** A client for a DOCKER_HOST value (unix://, tcp:// with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, ssh://); "" is the default engine. */
+export function dockerForHost(host: string): Docker {
+  if (!host) return new Docker();
+  const u = new URL(host);
+  if (u.protocol === 'unix:') return new Docker({ socketPath: u.pathname });
+  if (u.protocol === 'ssh:') return new Docker({ protocol: 'ssh', host: u.hostname, port: Number(u.port || 22), username: u.username || undefined } as Docker.DockerOptions);
+  const tls = process.env.DOCKER_TLS_VERIFY === '1';
+  return new Docker({ protocol: tls ? 'https' : 'http', host: u.hostname, port: Number(u.port || (tls ? 2376 : 2375)) } as Docker.DockerOptions);
+}
+
 export function dockerHostLabel(): string {
   return process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
 }

@@ -71,7 +71,7 @@ export async function clusterUp(docker: Docker, opts: UpOptions): Promise<Cluste
         await recordHostSysctls();
         await raiseInotifyLimits();
         if (!(await networkExists(docker, 'kind'))) await noteKindNetworkCreated();
-      }
+      } else if (!(await networkExists(nodesDocker, 'kind'))) await noteKindNetworkCreated(opts.engine.host);
       await createKindCluster(kind, spec, images, status, opts.engine?.host);
     }
     const rec: ClusterRecord = {

@@ -1,4 +1,5 @@
 import type Docker from 'dockerode';
+import { dockerForHost } from '../docker.ts';
 import { restoreHostSysctls } from './host-sysctls.ts';
 import { findKind, Kind } from './kind.ts';
 import { forgetKindNetwork, kindNetworkIsOurs, knownClusters, kubeconfigPath, readRecord, removeClusterState } from './state.ts';
@@ -11,8 +12,8 @@ export interface DownResult {
 
 /**
  * Deletes a svclab cluster and everything it made: its node containers and volumes
- * (kind), its kubeconfig and state, the `kind` Docker network (if svclab's first
- * cluster created it) once no kind cluster uses it, and the host kernel settings the kubelet changed once no svclab cluster is left.
+ * (kind), its kubeconfig and state, the `kind` Docker network on its engine (if svclab's
+ * first cluster there created it) once no kind cluster there uses it, and the host kernel settings the kubelet changed once no svclab cluster is left.
  */
 export async function deleteCluster(docker: Docker, name: string, onLine?: (l: string) => void): Promise<DownResult> {
   const dockerHost = (await readRecord(name))?.dockerHost;
@@ -21,15 +22,16 @@ export async function deleteCluster(docker: Docker, name: string, onLine?: (l: s
   if (exists) await kind.delete(name, kubeconfigPath(name));
   await removeClusterState(name);
   let removedNetwork = false;
-  if (!dockerHost && (await new Kind(kind.bin).clusters()).length === 0 && (await kindNetworkIsOurs())) {
+  // On the engine the cluster ran on (kind and the marker are per engine).
+  if ((await kind.clusters()).length === 0 && (await kindNetworkIsOurs(dockerHost))) {
     try {
-      const net = docker.getNetwork('kind');
+      const net = (dockerHost ? dockerForHost(dockerHost) : docker).getNetwork('kind');
       const info = await net.inspect();
       if (Object.keys(info.Containers ?? {}).length === 0) {
         await net.remove();
         removedNetwork = true;
       }
-      await forgetKindNetwork();
+      await forgetKindNetwork(dockerHost);
     } catch {
       // no kind network: nothing to remove
     }

@@ -49,18 +49,21 @@ export async function knownClusters(): Promise<string[]> {
   }
 }
 
-/** kind creates a shared `kind` Docker network; svclab notes when its own cluster was the one that made it. */
-const networkMarker = () => stateDir('kind-network-created-by-svclab');
+/**
+ * kind creates a shared `kind` Docker network on each engine; svclab notes when its own
+ * cluster was the one that made it (per engine: `dockerHost` as in ClusterRecord, absent for the default one).
+ */
+const networkMarker = (dockerHost?: string) => stateDir(dockerHost ? `kind-network-created-by-svclab@${encodeURIComponent(dockerHost)}` : 'kind-network-created-by-svclab');
 
-export async function noteKindNetworkCreated(): Promise<void> {
+export async function noteKindNetworkCreated(dockerHost?: string): Promise<void> {
   await mkdir(stateDir(), { recursive: true });
-  await writeFile(networkMarker(), '');
+  await writeFile(networkMarker(dockerHost), '');
 }
 
-export async function kindNetworkIsOurs(): Promise<boolean> {
-  return existsSync(networkMarker());
+export async function kindNetworkIsOurs(dockerHost?: string): Promise<boolean> {
+  return existsSync(networkMarker(dockerHost));
 }
 
-export async function forgetKindNetwork(): Promise<void> {
-  await rm(networkMarker(), { force: true });
+export async function forgetKindNetwork(dockerHost?: string): Promise<void> {
+  await rm(networkMarker(dockerHost), { force: true });
 }

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { Status } from '../../cli/status.ts';
 import { clusterUp } from '../../cluster/create.ts';
 import { deleteCluster } from '../../cluster/delete.ts';
+import { dockerForHost } from '../../docker.ts';
 import { knownClusters, readRecord, type ClusterRecord } from '../../cluster/state.ts';
 import { place, type CapacityPolicy, type EngineState, type Placement } from './capacity.ts';
 
@@ -14,14 +15,8 @@ export interface Engine {
 
 /** Docker engines from `--docker-host` values (unix://, tcp:// with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, ssh://). */
 export function enginesFrom(hosts: string[]): Engine[] {
-  if (hosts.length === 0) return [{ host: '', docker: new Docker() }];
-  return hosts.map((host) => {
-    const u = new URL(host);
-    if (u.protocol === 'unix:') return { host, docker: new Docker({ socketPath: u.pathname }) };
-    if (u.protocol === 'ssh:') return { host, docker: new Docker({ protocol: 'ssh', host: u.hostname, port: Number(u.port || 22), username: u.username || undefined } as Docker.DockerOptions) };
-    const tls = process.env.DOCKER_TLS_VERIFY === '1';
-    return { host, docker: new Docker({ protocol: tls ? 'https' : 'http', host: u.hostname, port: Number(u.port || (tls ? 2376 : 2375)) } as Docker.DockerOptions) };
-  });
+  if (hosts.length === 0) return [{ host: '', docker: dockerForHost('') }];
+  return hosts.map((host) => ({ host, docker: dockerForHost(host) }));
 }
 
 async function localMemAvailable(): Promise<number | undefined> {
