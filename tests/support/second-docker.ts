@@ -1,15 +1,15 @@
 // A second real Docker engine on this machine, beside the default one, for tests that
 // place learner clusters on several engines. Needs root and Debian's dockerd.
 //
-// What keeps the two engines apart (each found out on this machine, see docs/classroom.md):
+// What keeps the two engines apart (see docs/classroom.md for what was tried here):
 // - its own socket, --data-root, --exec-root (so its own managed containerd), --pidfile
 //   and trust key (else both report the same engine ID);
 // - its own default bridge, svclab-d2, made here: `--bridge=none` would make dockerd
 //   delete the first engine's docker0 at start (libnetwork removeDefaultBridgeInterface);
 // - a default address pool no other network uses (10.210.0.0/16 in /20s);
 // - --iptables=false: with iptables on, dockerd deletes and recreates the DOCKER and
-//   DOCKER-ISOLATION chains at start (bridge driver removeIPChains), wiping the first
-//   engine's rules. Without them, br_netfilter sends bridged traffic between two
+//   DOCKER-ISOLATION chains at start (bridge driver removeIPChains, from moby's code), wiping
+//   the first engine's rules. Without them, br_netfilter sends bridged traffic between two
 //   containers of one of its networks through FORWARD, whose policy is DROP here, so the
 //   packets are dropped: a chain of our own, jumped to first from FORWARD, accepts
 //   traffic within each of its bridges (what Docker's own ICC rule does), kept in step
