@@ -11,6 +11,7 @@ import type { ProxyHealth } from './health.ts';
 import type { LogLine } from './log.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import type { ServiceHealthServer } from './service-health.ts';
+import type { UserspaceOptions } from './userspace/flags.ts';
 
 export const PROXY_MODES = ['iptables', 'nftables', 'ipvs', 'userspace'] as const;
 export type ProxyMode = (typeof PROXY_MODES)[number];
@@ -45,6 +46,8 @@ export interface ModeDeps {
   syncPeriodMs: number;
   minSyncPeriodMs: number;
   log: LogLine;
+  /** --proxy-port-range and --udp-timeout (userspace mode). */
+  userspace?: UserspaceOptions;
 }
 
 /** A mode other than iptables: how to start its proxier, and how to remove everything it wrote. */

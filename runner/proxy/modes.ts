@@ -3,7 +3,9 @@
 import { UserError } from '../errors.ts';
 import type { ModeImplementation, ProxyMode } from './mode.ts';
 
-const implementations: Partial<Record<Exclude<ProxyMode, 'iptables'>, () => Promise<ModeImplementation>>> = {};
+const implementations: Partial<Record<Exclude<ProxyMode, 'iptables'>, () => Promise<ModeImplementation>>> = {
+  userspace: () => import('./userspace/mode.ts').then((m) => m.userspaceMode),
+};
 
 export async function modeImplementation(mode: Exclude<ProxyMode, 'iptables'>): Promise<ModeImplementation> {
   const load = implementations[mode];

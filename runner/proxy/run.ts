@@ -22,6 +22,7 @@ import { modeImplementation } from './modes.ts';
 import { Proxier } from './proxier.ts';
 import { interfaceAddresses, ServiceHealthServer } from './service-health.ts';
 import { parseIpAddr } from './trace-source.ts';
+import type { UserspaceOptions } from './userspace/flags.ts';
 
 export interface RunProxyOptions {
   kubeconfig: KubeConfig;
@@ -40,6 +41,8 @@ export interface RunProxyOptions {
   procSys?: string;
   /** How long to wait for this node's Node object to have addresses (upstream: 30 s). */
   nodeWaitMs?: number;
+  /** --proxy-port-range and --udp-timeout (userspace mode). */
+  userspace?: UserspaceOptions;
   log: LogLine;
 }
 
@@ -176,7 +179,7 @@ export async function runProxy(o: RunProxyOptions): Promise<RunningProxy> {
     });
   } else {
     const impl = await modeImplementation(mode);
-    proxier = await impl.create({ settings, node, exec, metrics, health, serviceHealth, interfaceAddresses: addressesWhereRulesAre, syncPeriodMs: o.syncPeriodMs, minSyncPeriodMs: o.minSyncPeriodMs, log: o.log });
+    proxier = await impl.create({ settings, node, exec, metrics, health, serviceHealth, interfaceAddresses: addressesWhereRulesAre, syncPeriodMs: o.syncPeriodMs, minSyncPeriodMs: o.minSyncPeriodMs, log: o.log, userspace: o.userspace });
   }
   const p = proxier;
   o.log(`${mode === 'iptables' ? `using iptables-${backend}` : `proxy mode ${mode}`}; syncPeriod=${o.syncPeriodMs / 1000}s minSyncPeriod=${o.minSyncPeriodMs / 1000}s node=${settings.nodeName}`);

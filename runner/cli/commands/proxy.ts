@@ -8,6 +8,7 @@ import { addRuleFlags, parseBool, settingsFromFlags, type RuleFlagValues } from 
 import { onceLogger } from '../../proxy/log.ts';
 import { modeImplementation } from '../../proxy/modes.ts';
 import { PROXY_MODES, type ProxyMode } from '../../proxy/mode.ts';
+import { addUserspaceFlags, checkUserspaceRun, userspaceOptionsFromFlags, type UserspaceFlagValues } from '../../proxy/userspace/flags.ts';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -68,7 +69,7 @@ export function registerProxy(program: Command): void {
   });
 }
 
-export interface RunFlagValues extends RuleFlagValues {
+export interface RunFlagValues extends RuleFlagValues, UserspaceFlagValues {
   kubeconfig?: string;
   proxyMode: string;
   iptablesSyncPeriod: string;
@@ -80,7 +81,7 @@ export interface RunFlagValues extends RuleFlagValues {
 
 /** `svclab proxy run` and the in-cluster component share these flags (upstream names). */
 export function addRunFlags(cmd: Command): Command {
-  return addRuleFlags(cmd)
+  return addUserspaceFlags(addRuleFlags(cmd))
     .option('--kubeconfig <file>', 'kubeconfig of the API server (default: $KUBECONFIG, the in-cluster service account, ~/.kube/config)')
     .addOption(new Option('--proxy-mode <mode>', 'which proxy mode to use').choices([...PROXY_MODES]).default('iptables'))
     .option('--iptables-sync-period <duration>', 'how often re-synchronizing and cleanup (canary check, stale chains) happen', '30s')
@@ -90,6 +91,7 @@ export function addRunFlags(cmd: Command): Command {
 }
 
 export async function startFromFlags(opts: RunFlagValues) {
+  checkUserspaceRun(opts);
   const { runProxy, parseDuration } = await import('../../proxy/run.ts');
   const { loadKubeConfig } = await import('../../kube/client.ts');
   const { prefixedExec } = await import('../../proxy/exec.ts');
@@ -99,6 +101,7 @@ export async function startFromFlags(opts: RunFlagValues) {
   if (syncPeriodMs === null || syncPeriodMs <= 0) throw new UserError(`--iptables-sync-period ${opts.iptablesSyncPeriod}: expected a duration greater than 0, e.g. 30s`);
   if (minSyncPeriodMs === null) throw new UserError(`--iptables-min-sync-period ${opts.iptablesMinSyncPeriod}: expected a duration, e.g. 1s`);
   const settings = settingsFromFlags(opts);
+  const userspace = userspaceOptionsFromFlags(opts, parseDuration);
   return runProxy({
     kubeconfig: loadKubeConfig(opts.kubeconfig),
     settings,
@@ -109,6 +112,7 @@ export async function startFromFlags(opts: RunFlagValues) {
     metricsBindAddress: opts.metricsBindAddress,
     exec: opts.netns ? prefixedExec(['ip', 'netns', 'exec', opts.netns]) : undefined,
     procSys: process.env.SVCLAB_PROC_SYS || undefined,
+    userspace,
     log: stderrLine,
   });
 }
