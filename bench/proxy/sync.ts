@@ -113,6 +113,8 @@ const read = async () => {
     fullCount: value(lines, 'kubeproxy_sync_full_proxy_rules_duration_seconds_count', v4),
     fullSum: value(lines, 'kubeproxy_sync_full_proxy_rules_duration_seconds_sum', v4),
     last: value(lines, 'kubeproxy_sync_proxy_rules_last_timestamp_seconds', v4),
+    partialCount: value(lines, 'kubeproxy_sync_partial_proxy_rules_duration_seconds_count', v4),
+    partialSum: value(lines, 'kubeproxy_sync_partial_proxy_rules_duration_seconds_sum', v4),
     natRules: value(lines, 'kubeproxy_sync_proxy_rules_iptables_total', v4, 'table="nat"'),
   };
 };
@@ -132,6 +134,8 @@ interface Metrics {
   fullCount: number | null;
   fullSum: number | null;
   last: number | null;
+  partialCount: number | null;
+  partialSum: number | null;
   natRules: number | null;
 }
 
@@ -181,6 +185,8 @@ interface Result {
   peakMiB: number | null;
   /** ms, one per change; null entries did not land within the bound. */
   latencies: (number | null)[];
+  /** ms, per change: the partial sync itself (the proxy's own duration metric), when exactly one ran. */
+  syncTimes: (number | null)[];
   note?: string;
 }
 
@@ -232,7 +238,7 @@ async function measure(cp: ControlPlane, kc: KubeConfig, bundle: string, proxy: 
       }
       if (!(m.fullCount && m.fullCount >= 1)) {
         const mem = memory(pid);
-        return { fullSync: null, natRules: null, rssMiB: mem?.rss ?? null, peakMiB: mem?.peak ?? null, latencies: [], note: `no full sync within ${syncTimeoutMs / 1000} s` };
+        return { fullSync: null, natRules: null, rssMiB: mem?.rss ?? null, peakMiB: mem?.peak ?? null, latencies: [], syncTimes: [], note: `no full sync within ${syncTimeoutMs / 1000} s` };
       }
       const fullSync = m.fullSum! * 1000;
       const natRules = m.natRules;
@@ -242,17 +248,20 @@ async function measure(cp: ControlPlane, kc: KubeConfig, bundle: string, proxy: 
       // state is as it was for the next proxy). The proxies rate-limit syncs to one per
       // --iptables-min-sync-period (1 s): each change comes when the last sync is older.
       const latencies: (number | null)[] = [];
+      const syncTimes: (number | null)[] = [];
       const discovery = kc.makeApiClient(DiscoveryV1Api);
       for (let c = 0; c < changes; c++) {
         const i = Math.floor(((c + 0.5) * n) / changes);
         for (const add of [true, false]) {
           await sleep(1500);
-          const before = (await probe.read()).last ?? 0;
+          const m0 = await probe.read();
+          const before = m0.last ?? 0;
           const t0 = Date.now();
           await discovery.replaceNamespacedEndpointSlice({ name: `s${i}-1`, namespace: 'bench', body: slice(i, add) });
           const after = await probe.syncAfter(before, syncTimeoutMs);
           if (!after.last || after.last <= before) {
             latencies.push(null);
+            syncTimes.push(null);
             continue;
           }
           // The rule really is in place (or gone): the service chain's jump to the new
@@ -264,10 +273,12 @@ async function measure(cp: ControlPlane, kc: KubeConfig, bundle: string, proxy: 
           const there = listed.stdout.includes(`-j ${sep}`);
           if (there !== add) throw new Error(`${proxy}/${backend}: after the sync, ${svc} ${there ? 'still jumps' : 'does not jump'} to ${sep}`);
           latencies.push(after.last * 1000 - t0);
+          const oneSync = after.partialCount !== null && m0.partialCount !== null && after.partialCount === m0.partialCount + 1;
+          syncTimes.push(oneSync ? (after.partialSum! - m0.partialSum!) * 1000 : null);
         }
       }
       const end = memory(pid);
-      return { fullSync, natRules, rssMiB: mem?.rss ?? null, peakMiB: end?.peak ?? mem?.peak ?? null, latencies };
+      return { fullSync, natRules, rssMiB: mem?.rss ?? null, peakMiB: end?.peak ?? mem?.peak ?? null, latencies, syncTimes };
     } catch (err) {
       throw new Error(`${proxy}/${backend} at ${n}: ${(err as Error).message}; log: ${log.slice(-1000)}`);
     } finally {
@@ -323,7 +334,7 @@ try {
         const started = Date.now();
         const r = await measure(cp, kc, bundle, proxy, backend, n);
         row[`${proxy}/${backend}`] = r;
-        console.error(`#   ${proxy}/${backend}: full sync ${r.fullSync === null ? r.note : fmt(r.fullSync)}, nat rules ${r.natRules}, RSS ${r.rssMiB?.toFixed(0)} MiB (peak ${r.peakMiB?.toFixed(0)}), change→rule ${r.latencies.map(fmt).join(' ')} [${((Date.now() - started) / 1000).toFixed(0)} s]`);
+        console.error(`#   ${proxy}/${backend}: full sync ${r.fullSync === null ? r.note : fmt(r.fullSync)}, nat rules ${r.natRules}, RSS ${r.rssMiB?.toFixed(0)} MiB (peak ${r.peakMiB?.toFixed(0)}), change→rule ${r.latencies.map(fmt).join(' ')} (partial sync ${r.syncTimes.map(fmt).join(' ')}) [${((Date.now() - started) / 1000).toFixed(0)} s]`);
       }
     }
     results.push(row);
@@ -336,13 +347,13 @@ try {
 // Markdown: one table per backend.
 for (const backend of backends) {
   console.log(`\n**iptables-${backend}**\n`);
-  console.log('| services (endpoints) | svclab render | full sync: svclab | full sync: upstream | change → rule (median): svclab | upstream | RSS after sync: svclab | upstream |');
+  console.log('| services (endpoints) | svclab render | full sync: svclab | full sync: upstream | change → rule (median; of which the partial sync): svclab | upstream | RSS after sync: svclab | upstream |');
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const row of results) {
     const s = row[`svclab/${backend}`] as Result | undefined;
     const u = row[`upstream/${backend}`] as Result | undefined;
     const full = (r?: Result) => (!r ? '–' : r.fullSync === null ? `did not finish in ${syncTimeoutMs / 1000} s` : fmt(r.fullSync));
-    const lat = (r?: Result) => (!r || r.fullSync === null ? '–' : fmt(median(r.latencies)));
+    const lat = (r?: Result) => (!r || r.fullSync === null ? '–' : `${fmt(median(r.latencies))} (${fmt(median(r.syncTimes))})`);
     const mem = (r?: Result) => (!r?.rssMiB ? '–' : `${r.rssMiB.toFixed(0)} MiB`);
     console.log(`| ${row.services} (${row.endpoints}) | ${fmt(row.renderMs as number)} | ${full(s)} | ${full(u)} | ${lat(s)} | ${lat(u)} | ${mem(s)} | ${mem(u)} |`);
   }

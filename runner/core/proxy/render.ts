@@ -62,6 +62,8 @@ export interface RenderResult {
   natRulesTotal: number;
   natRulesLast: number;
   deletedChains: string[];
+  /** The service, endpoint, external, local and firewall chains this sync's rules use. */
+  activeNatChains: Set<string>;
   noLocalEndpoints: { internal: number; external: number };
   totalEndpoints: number;
 }
@@ -318,6 +320,7 @@ export function renderRules(state: RenderState, o: RenderOptions, scope: SyncSco
     natRulesTotal: natRulesBuf.count + skippedRules.count - deletedChains.length,
     natRulesLast: natRulesBuf.count - deletedChains.length,
     deletedChains,
+    activeNatChains,
     noLocalEndpoints: { internal: noLocalInternal, external: noLocalExternal },
     totalEndpoints,
   };

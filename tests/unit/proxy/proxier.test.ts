@@ -42,7 +42,9 @@ class FakeIptables implements Iptables {
     return false;
   }
   async deleteRule() {}
+  saves = 0;
   async save(table?: Table) {
+    this.saves++;
     let out = '';
     for (const [name, chains] of this.tables) {
       if (table && name !== table) continue;
@@ -198,4 +200,39 @@ test('health turns unhealthy when an update stays queued for 2 × syncPeriod', a
   ipt.failNext = 0;
   await p.syncProxyRules();
   assert.equal(health.health().healthy, true);
+});
+
+const seps = (ipt: FakeIptables) => [...ipt.tables.get('nat')!.keys()].filter((c) => c.startsWith('KUBE-SEP-'));
+
+test('partial syncs between cleanups skip iptables-save and still delete the chains they leave behind', async () => {
+  const { ipt, p } = setup();
+  p.onServiceUpdate(null, service('a', 'web', '10.96.0.1'));
+  p.onEndpointSliceUpdate(slice('a', 'web', [['10.244.1.1', 'node-b'], ['10.244.1.2', 'node-b']]), false);
+  await p.onServicesSynced();
+  await p.onEndpointSlicesSynced();
+  assert.equal(seps(ipt).length, 2);
+  const saves = ipt.saves;
+  p.onEndpointSliceUpdate(slice('a', 'web', [['10.244.1.1', 'node-b']]), false);
+  await p.syncProxyRules();
+  assert.equal(ipt.saves, saves, 'no iptables-save on a partial sync');
+  assert.equal(seps(ipt).length, 1, 'the removed endpoint\'s chain is deleted');
+  p.onServiceUpdate(service('a', 'web', '10.96.0.1'), null);
+  await p.syncProxyRules();
+  assert.equal(ipt.saves, saves);
+  assert.deepEqual(seps(ipt), [], 'a deleted Service\'s chains are deleted');
+});
+
+test('a stale chain someone else left is deleted at the next cleanup, a sync period later', async () => {
+  const { ipt, p } = setup(40);
+  p.onServiceUpdate(null, service('a', 'web', '10.96.0.1'));
+  await p.onServicesSynced();
+  await p.onEndpointSlicesSynced();
+  ipt.tables.get('nat')!.set('KUBE-SEP-LEFTBYOTHERS1', ['-j DNAT --to-destination 10.244.9.9:80']);
+  p.onEndpointSliceUpdate(slice('a', 'web', [['10.244.1.1', 'node-b']]), false);
+  await p.syncProxyRules();
+  assert.ok(ipt.tables.get('nat')!.has('KUBE-SEP-LEFTBYOTHERS1'), 'not known yet: kept until the cleanup');
+  await new Promise((r) => setTimeout(r, 60));
+  p.onEndpointSliceUpdate(slice('a', 'web', [['10.244.1.2', 'node-b']]), false);
+  await p.syncProxyRules();
+  assert.ok(!ipt.tables.get('nat')!.has('KUBE-SEP-LEFTBYOTHERS1'), 'the cleanup read iptables-save and deleted it');
 });
