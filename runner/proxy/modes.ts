@@ -4,6 +4,7 @@ import { UserError } from '../errors.ts';
 import type { ModeImplementation, ProxyMode } from './mode.ts';
 
 const implementations: Partial<Record<Exclude<ProxyMode, 'iptables'>, () => Promise<ModeImplementation>>> = {
+  nftables: () => import('./nftables/mode.ts').then((m) => m.nftablesMode),
   userspace: () => import('./userspace/mode.ts').then((m) => m.userspaceMode),
 };
 
