@@ -65,7 +65,17 @@ export class UdpProxySocket implements ProxySocket {
     }
     this.touch(key, s);
     if (s.pending) s.pending.push(msg);
-    else s.backend.send(msg);
+    else this.send(key, s, () => s.backend.send(msg));
+  }
+
+  /** A send on a socket that closed meanwhile throws; that only ends the session. */
+  private send(key: string, s: Session, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.o.log(`${this.o.name}: UDP send failed: ${(err as Error).message}`);
+      this.drop(key, s);
+    }
   }
 
   private open(key: string, client: RemoteInfo, endpoint: string): Session {
@@ -82,12 +92,12 @@ export class UdpProxySocket implements ProxySocket {
     backend.on('message', (reply) => {
       if (this.sessions.get(key) !== s) return;
       this.touch(key, s);
-      this.sock.send(reply, client.port, client.address);
+      this.send(key, s, () => this.sock.send(reply, client.port, client.address));
     });
     backend.connect(port, host, () => {
       const queued = s.pending ?? [];
       s.pending = null;
-      for (const m of queued) backend.send(m);
+      for (const m of queued) this.send(key, s, () => backend.send(m));
     });
     return s;
   }

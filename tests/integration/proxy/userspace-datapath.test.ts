@@ -140,6 +140,10 @@ test('UDP: one client address is one connection to one endpoint until it idles o
   assert.deepEqual(podsOf(await top.udp(top.podClient, '10.96.0.60', 53, 1, 40001)), [otherPod]);
   await sleep(UDP_TIMEOUT_MS + 500);
   assert.deepEqual(podsOf(await top.udp(top.podClient, '10.96.0.60', 53, 1, 40001)), [pod]);
+  // Many client addresses: spread over the endpoints in turn.
+  const spread: string[] = [];
+  for (let sport = 40010; sport < 40016; sport++) spread.push(...podsOf(await top.udp(top.podClient, '10.96.0.60', 53, 1, sport)));
+  assertRoundRobin(spread, ['pod1', 'pod2'], 'UDP clients');
 });
 
 test('NodePort: traffic from outside reaches every endpoint in turn, from the node\'s address; the node port is held open by the proxy', { skip }, async () => {
