@@ -1,5 +1,7 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Docker from 'dockerode';
@@ -15,9 +17,23 @@ export function dockerForHost(host: string): Docker {
   if (!host) return new Docker();
   const u = new URL(host);
   if (u.protocol === 'unix:') return new Docker({ socketPath: u.pathname });
-  if (u.protocol === 'ssh:') return new Docker({ protocol: 'ssh', host: u.hostname, port: Number(u.port || 22), username: u.username || undefined } as Docker.DockerOptions);
-  const tls = process.env.DOCKER_TLS_VERIFY === '1';
-  return new Docker({ protocol: tls ? 'https' : 'http', host: u.hostname, port: Number(u.port || (tls ? 2376 : 2375)) } as Docker.DockerOptions);
+  // docker-modem reads SSH_AUTH_SOCK and DOCKER_CERT_PATH only for $DOCKER_HOST itself,
+  // so for the other engines of a class they are passed here, as the docker CLI would.
+  if (u.protocol === 'ssh:') {
+    return new Docker({ protocol: 'ssh', host: u.hostname, port: Number(u.port || 22), username: u.username || undefined, sshOptions: { agent: process.env.SSH_AUTH_SOCK } } as Docker.DockerOptions);
+  }
+  const port = Number(u.port || (process.env.DOCKER_TLS_VERIFY === '1' ? 2376 : 2375));
+  const tls = process.env.DOCKER_TLS_VERIFY === '1' || port === 2376;
+  if (!tls) return new Docker({ protocol: 'http', host: u.hostname, port } as Docker.DockerOptions);
+  const certDir = process.env.DOCKER_CERT_PATH || join(homedir(), '.docker');
+  const read = (f: string) => {
+    try {
+      return readFileSync(join(certDir, f));
+    } catch {
+      throw new UserError(`--docker-host ${host} uses TLS but ${join(certDir, f)} cannot be read: set DOCKER_CERT_PATH to the folder with ca.pem, cert.pem and key.pem`);
+    }
+  };
+  return new Docker({ protocol: 'https', host: u.hostname, port, ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') } as Docker.DockerOptions);
 }
 
 export function dockerHostLabel(): string {
