@@ -57,7 +57,12 @@ export class TcpProxySocket implements ProxySocket {
       server.listen({ host, port, exclusive: true }, () => {
         server.off('error', reject);
         const sock = new TcpProxySocket(server, (server.address() as { port: number }).port);
-        server.on('connection', (c) => void sock.proxy(c, o));
+        server.on('connection', (c) =>
+          sock.proxy(c, o).catch((err: Error) => {
+            c.destroy();
+            o.log(`${o.name}: proxying a connection failed: ${err.message}`);
+          }),
+        );
         server.on('error', (err) => o.log(`accept failed on ${o.name}: ${err.message}`));
         resolve(sock);
       });

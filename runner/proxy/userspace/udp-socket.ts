@@ -43,7 +43,13 @@ export class UdpProxySocket implements ProxySocket {
       sock.bind({ address: host, port, exclusive: true }, () => {
         sock.off('error', reject);
         const s = new UdpProxySocket(sock, sock.address().port, o);
-        sock.on('message', (msg, rinfo) => s.fromClient(msg, rinfo));
+        sock.on('message', (msg, rinfo) => {
+          try {
+            s.fromClient(msg, rinfo);
+          } catch (err) {
+            o.log(`${o.name}: dropping a datagram from ${rinfo.address}:${rinfo.port}: ${(err as Error).message}`);
+          }
+        });
         sock.on('error', (err) => o.log(`${o.name}: UDP read failed: ${err.message}`));
         resolve(s);
       });

@@ -208,13 +208,22 @@ test('an endpoint change updates the balancer without touching iptables; a Servi
 });
 
 test('--proxy-port-range: proxy ports come from the range, skipping a port someone else holds, and go back when the service goes', async () => {
-  // Three consecutive free ports, the middle one held by someone else.
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const base = (probe.address() as { port: number }).port;
-  await new Promise((r) => probe.close(r));
-  const squatter = createServer();
-  await new Promise<void>((r) => squatter.listen(base + 1, '127.0.0.1', r));
+  // Three consecutive free ports below the kernel's ephemeral range, the middle one held by someone else.
+  const listenOn = (port: number) =>
+    new Promise<Server | null>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(null));
+      s.listen(port, '127.0.0.1', () => resolve(s));
+    });
+  let base = 0;
+  let squatter: Server | null = null;
+  while (!squatter) {
+    base = 20000 + Math.floor(Math.random() * 10000);
+    const [lo, mid, hi] = await Promise.all([listenOn(base), listenOn(base + 1), listenOn(base + 2)]);
+    for (const s of [lo, hi]) s?.close();
+    if (lo && mid && hi) squatter = mid;
+    else mid?.close();
+  }
   try {
     const { proxier } = newProxier({ portRange: { base, size: 3 } });
     await start(proxier, [service('lab', 'one', '10.96.0.1'), service('lab', 'two', '10.96.0.2')], []);
