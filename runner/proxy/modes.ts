@@ -5,6 +5,7 @@ import type { ModeImplementation, ProxyMode } from './mode.ts';
 
 const implementations: Partial<Record<Exclude<ProxyMode, 'iptables'>, () => Promise<ModeImplementation>>> = {
   nftables: () => import('./nftables/mode.ts').then((m) => m.nftablesMode),
+  ipvs: () => import('./ipvs/mode.ts').then((m) => m.ipvsMode),
   userspace: () => import('./userspace/mode.ts').then((m) => m.userspaceMode),
 };
 

@@ -7,6 +7,7 @@ import { readStateFile } from '../../kube/state-file.ts';
 import { addRuleFlags, parseBool, settingsFromFlags, type RuleFlagValues } from '../../proxy/flags.ts';
 import { onceLogger } from '../../proxy/log.ts';
 import { modeImplementation } from '../../proxy/modes.ts';
+import { addIpvsRuleFlags, addIpvsRunFlags, ipvsSettingsFromFlags, ipvsSyncPeriods, type IpvsFlagValues } from '../../proxy/ipvs/flags.ts';
 import { PROXY_MODES, type ProxyMode } from '../../proxy/mode.ts';
 import { addUserspaceFlags, checkUserspaceRun, userspaceOptionsFromFlags, type UserspaceFlagValues } from '../../proxy/userspace/flags.ts';
 
@@ -15,18 +16,19 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 export function registerProxy(program: Command): void {
   const proxy = program.command('proxy').description('svclab\'s kube-proxy (iptables, nftables, ipvs or userspace mode): render its rules, trace packets through them, or run it');
 
-  addRuleFlags(
+  addIpvsRuleFlags(addRuleFlags(
     proxy
       .command('render')
       .description('print the iptables-restore input of one full sync for a state file (a kubectl List of Services, EndpointSlices and Nodes)')
       .requiredOption('--state <file>', 'kubectl get -o yaml|json output: v1 Services, discovery.k8s.io/v1 EndpointSlices, v1 Nodes')
       .option('--node-ip <ip>', 'an address of this node (repeatable); --nodeport-addresses selects among them', collect, []),
-  )
+  ))
     .addOption(new Option('--proxy-mode <mode>', 'which proxy mode\'s rules to print').choices([...PROXY_MODES]).default('iptables'))
     .addOption(new Option('--nfacct [bool]', 'whether the nfacct counters exist (the rules that count into them are emitted only then)').argParser(parseBool('nfacct')).default(true))
     .addOption(new Option('--random-fully [bool]', 'whether iptables supports MASQUERADE --random-fully (every iptables >= 1.6.2 does)').argParser(parseBool('random-fully')).default(true))
-    .action(async (opts: RuleFlagValues & { state: string; proxyMode: string; nodeIp: string[]; nfacct: boolean; randomFully: boolean }) => {
-      const settings = settingsFromFlags(opts, { localAddresses: opts.nodeIp, nfacct: opts.nfacct, randomFully: opts.randomFully });
+    .action(async (opts: RuleFlagValues & IpvsFlagValues & { state: string; proxyMode: string; nodeIp: string[]; nfacct: boolean; randomFully: boolean }) => {
+      // render takes no duration flags (only --ipvs-scheduler of the --ipvs-* ones).
+      const settings = settingsFromFlags(opts, { localAddresses: opts.nodeIp, nfacct: opts.nfacct, randomFully: opts.randomFully, ipvs: ipvsSettingsFromFlags(opts, () => null) });
       const objects = await readStateFile(opts.state);
       const log = onceLogger((line) => process.stderr.write(`svclab proxy render: ${line}\n`));
       if (objects.length === 0) throw new UserError(`state file ${opts.state} holds no objects: pass kubectl get services,endpointslices,nodes -A -o yaml output`);
@@ -69,7 +71,7 @@ export function registerProxy(program: Command): void {
   });
 }
 
-export interface RunFlagValues extends RuleFlagValues, UserspaceFlagValues {
+export interface RunFlagValues extends RuleFlagValues, UserspaceFlagValues, IpvsFlagValues {
   kubeconfig?: string;
   proxyMode: string;
   iptablesSyncPeriod: string;
@@ -81,7 +83,7 @@ export interface RunFlagValues extends RuleFlagValues, UserspaceFlagValues {
 
 /** `svclab proxy run` and the in-cluster component share these flags (upstream names). */
 export function addRunFlags(cmd: Command): Command {
-  return addUserspaceFlags(addRuleFlags(cmd))
+  return addIpvsRunFlags(addUserspaceFlags(addRuleFlags(cmd)))
     .option('--kubeconfig <file>', 'kubeconfig of the API server (default: $KUBECONFIG, the in-cluster service account, ~/.kube/config)')
     .addOption(new Option('--proxy-mode <mode>', 'which proxy mode to use').choices([...PROXY_MODES]).default('iptables'))
     .option('--iptables-sync-period <duration>', 'how often re-synchronizing and cleanup (canary check, stale chains) happen', '30s')
@@ -100,14 +102,15 @@ export async function startFromFlags(opts: RunFlagValues) {
   const minSyncPeriodMs = parseDuration(opts.iptablesMinSyncPeriod);
   if (syncPeriodMs === null || syncPeriodMs <= 0) throw new UserError(`--iptables-sync-period ${opts.iptablesSyncPeriod}: expected a duration greater than 0, e.g. 30s`);
   if (minSyncPeriodMs === null) throw new UserError(`--iptables-min-sync-period ${opts.iptablesMinSyncPeriod}: expected a duration, e.g. 1s`);
-  const settings = settingsFromFlags(opts);
+  const settings = settingsFromFlags(opts, { ipvs: ipvsSettingsFromFlags(opts, parseDuration) });
+  const ipvsPeriods = opts.proxyMode === 'ipvs' ? ipvsSyncPeriods(opts, parseDuration) : {};
   const userspace = userspaceOptionsFromFlags(opts, parseDuration);
   return runProxy({
     kubeconfig: loadKubeConfig(opts.kubeconfig),
     settings,
     proxyMode: opts.proxyMode as ProxyMode,
-    syncPeriodMs,
-    minSyncPeriodMs,
+    syncPeriodMs: ipvsPeriods.syncPeriodMs ?? syncPeriodMs,
+    minSyncPeriodMs: ipvsPeriods.minSyncPeriodMs ?? minSyncPeriodMs,
     healthzBindAddress: opts.healthzBindAddress,
     metricsBindAddress: opts.metricsBindAddress,
     exec: opts.netns ? prefixedExec(['ip', 'netns', 'exec', opts.netns]) : undefined,

@@ -3,6 +3,7 @@
 import { masqueradeMark } from './chains.ts';
 import { cidrContains, familyOf, formatCIDR, formatIP, isLoopback, parseCIDR, parseIP, type CIDR, type IP, type IPFamily } from './ip.ts';
 import { detectLocalByCIDR, type LocalDetector, type RenderOptions } from './render.ts';
+import type { IpvsSettings } from './ipvs/options.ts';
 import { LABEL_TOPOLOGY_ZONE, type Node } from './types.ts';
 
 export interface ProxySettings {
@@ -28,6 +29,8 @@ export interface ProxySettings {
   randomFully: boolean;
   /** --conntrack-tcp-be-liberal, or the sysctl already set. */
   conntrackTCPBeLiberal: boolean;
+  /** The --ipvs-* flags (IPVS mode); upstream's defaults when absent. */
+  ipvs?: IpvsSettings;
 }
 
 export const DEFAULT_SETTINGS: ProxySettings = {
