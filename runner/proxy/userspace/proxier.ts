@@ -255,7 +255,7 @@ export class UserspaceProxier implements ModeProxier {
       try {
         return await listen(0);
       } catch (err) {
-        this.o.log(`failed to start proxy for ${sp.name}: ${(err as Error).message}`);
+        this.warn(`userspace-listen:${sp.key}:${(err as Error).message}`, `failed to start proxy for ${sp.name}: ${(err as Error).message}`);
         return null;
       }
     }
@@ -273,7 +273,7 @@ export class UserspaceProxier implements ModeProxier {
         } catch (err) {
           taken.push(port);
           if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') {
-            this.o.log(`failed to start proxy for ${sp.name}: ${(err as Error).message}`);
+            this.warn(`userspace-listen:${sp.key}:${(err as Error).message}`, `failed to start proxy for ${sp.name}: ${(err as Error).message}`);
             return null;
           }
         }
