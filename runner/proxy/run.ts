@@ -17,6 +17,7 @@ import { detectBackend, newIptables, type Backend } from './iptables.ts';
 import type { LogLine } from './log.ts';
 import { newMetrics } from './metrics.ts';
 import { newNfacct } from './nfacct.ts';
+import { cleanupOtherModes } from './cleanup.ts';
 import type { ModeProxier, ProxyMode } from './mode.ts';
 import { modeImplementation } from './modes.ts';
 import { Proxier } from './proxier.ts';
@@ -162,6 +163,7 @@ export async function runProxy(o: RunProxyOptions): Promise<RunningProxy> {
     : async () => interfaceAddresses();
 
   const mode = o.proxyMode ?? 'iptables';
+  await cleanupOtherModes(mode, exec, o.log);
   if (mode === 'iptables') {
     proxier = new Proxier({
       settings,

@@ -79,6 +79,7 @@ export interface RunFlagValues extends RuleFlagValues, UserspaceFlagValues, Ipvs
   healthzBindAddress: string;
   metricsBindAddress: string;
   netns?: string;
+  cleanup: boolean;
 }
 
 /** `svclab proxy run` and the in-cluster component share these flags (upstream names). */
@@ -86,6 +87,7 @@ export function addRunFlags(cmd: Command): Command {
   return addIpvsRunFlags(addUserspaceFlags(addRuleFlags(cmd)))
     .option('--kubeconfig <file>', 'kubeconfig of the API server (default: $KUBECONFIG, the in-cluster service account, ~/.kube/config)')
     .addOption(new Option('--proxy-mode <mode>', 'which proxy mode to use').choices([...PROXY_MODES]).default('iptables'))
+    .option('--cleanup', 'remove the rules, chains, tables, interfaces and sets of every proxy mode, then exit', false)
     .option('--iptables-sync-period <duration>', 'how often re-synchronizing and cleanup (canary check, stale chains) happen', '30s')
     .option('--iptables-min-sync-period <duration>', 'the minimum period between rule resyncs; 0 syncs on every change', '1s')
     .option('--healthz-bind-address <host:port>', 'where /healthz and /livez are served ("" to disable)', '0.0.0.0:10256')
@@ -105,6 +107,16 @@ export async function startFromFlags(opts: RunFlagValues) {
   const settings = settingsFromFlags(opts, { ipvs: ipvsSettingsFromFlags(opts, parseDuration) });
   const ipvsPeriods = opts.proxyMode === 'ipvs' ? ipvsSyncPeriods(opts, parseDuration) : {};
   const userspace = userspaceOptionsFromFlags(opts, parseDuration);
+  const exec = opts.netns ? prefixedExec(['ip', 'netns', 'exec', opts.netns]) : undefined;
+  if (opts.cleanup) {
+    const { cleanupAllModes } = await import('../../proxy/cleanup.ts');
+    const { hostExec } = await import('../../proxy/exec.ts');
+    const { removed, errors } = await cleanupAllModes(exec ?? hostExec);
+    for (const line of removed) process.stdout.write(`removed ${line}\n`);
+    if (errors.length) throw new UserError(`cleanup incomplete: ${errors.join('; ')}`);
+    process.stdout.write(removed.length ? `cleaned up ${removed.length} rules, chains and objects\n` : 'nothing to clean up\n');
+    process.exit(0);
+  }
   return runProxy({
     kubeconfig: loadKubeConfig(opts.kubeconfig),
     settings,
@@ -113,7 +125,7 @@ export async function startFromFlags(opts: RunFlagValues) {
     minSyncPeriodMs: ipvsPeriods.minSyncPeriodMs ?? minSyncPeriodMs,
     healthzBindAddress: opts.healthzBindAddress,
     metricsBindAddress: opts.metricsBindAddress,
-    exec: opts.netns ? prefixedExec(['ip', 'netns', 'exec', opts.netns]) : undefined,
+    exec,
     procSys: process.env.SVCLAB_PROC_SYS || undefined,
     userspace,
     log: stderrLine,
