@@ -1,6 +1,7 @@
 import {
   CoreV1Api,
   DiscoveryV1Api,
+  NetworkingV1Api,
   makeInformer,
   type KubeConfig,
   type KubernetesObject,
@@ -9,9 +10,10 @@ import {
   type V1Node,
   type V1Pod,
   type V1Service,
+  type V1ServiceCIDR,
 } from '@kubernetes/client-node';
 
-export type WatchedKind = 'Service' | 'EndpointSlice' | 'Node' | 'Namespace' | 'Pod';
+export type WatchedKind = 'Service' | 'EndpointSlice' | 'Node' | 'Namespace' | 'Pod' | 'ServiceCIDR';
 
 export interface KindTypes {
   Service: V1Service;
@@ -19,6 +21,7 @@ export interface KindTypes {
   Node: V1Node;
   Namespace: V1Namespace;
   Pod: V1Pod;
+  ServiceCIDR: V1ServiceCIDR;
 }
 
 export type WatchEvent<T> = { type: 'add' | 'update'; object: T; old?: T } | { type: 'delete'; object: T };
@@ -49,6 +52,7 @@ export function watchKind<K extends WatchedKind>(kc: KubeConfig, kind: K, opts: 
   type T = KindTypes[K];
   const core = kc.makeApiClient(CoreV1Api);
   const discovery = kc.makeApiClient(DiscoveryV1Api);
+  const networking = kc.makeApiClient(NetworkingV1Api);
   const labelSelector = opts.labelSelector;
   const sources: Record<WatchedKind, [string, () => Promise<{ items: KubernetesObject[]; metadata?: { resourceVersion?: string } }>]> = {
     Service: ['/api/v1/services', () => core.listServiceForAllNamespaces({ labelSelector })],
@@ -56,6 +60,7 @@ export function watchKind<K extends WatchedKind>(kc: KubeConfig, kind: K, opts: 
     Node: ['/api/v1/nodes', () => core.listNode({ labelSelector })],
     Namespace: ['/api/v1/namespaces', () => core.listNamespace({ labelSelector })],
     Pod: ['/api/v1/pods', () => core.listPodForAllNamespaces({ labelSelector })],
+    ServiceCIDR: ['/apis/networking.k8s.io/v1/servicecidrs', () => networking.listServiceCIDR({ labelSelector })],
   };
   const [path, listFn] = sources[kind];
   const informer = makeInformer<T>(kc, path, listFn as never, opts.labelSelector);

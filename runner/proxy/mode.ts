@@ -29,6 +29,8 @@ export interface ModeProxier {
   onServicesSynced(): Promise<boolean>;
   onEndpointSlicesSynced(): Promise<boolean>;
   onNode(node: Node | null): void;
+  /** Every networking.k8s.io/v1 ServiceCIDR's CIDRs, after each change (modes that use them; run.ts watches them only then). */
+  onServiceCIDRs?(cidrs: string[]): void;
   start(): void;
   stop(): void;
 }

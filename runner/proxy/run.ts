@@ -122,7 +122,8 @@ export async function runProxy(o: RunProxyOptions): Promise<RunningProxy> {
     o.log('nf_conntrack_tcp_be_liberal set, not installing DROP rules for INVALID packets');
     settings.conntrackTCPBeLiberal = true;
   }
-  if (renderOptionsFor(settings, node).localhostNodePorts) {
+  // nftables mode has no localhost NodePorts, and upstream leaves route_localnet alone there.
+  if (o.proxyMode !== 'nftables' && renderOptionsFor(settings, node).localhostNodePorts) {
     o.log('setting route_localnet=1 to allow node-ports on localhost; to change this either disable --iptables-localhost-nodeports or set --nodeport-addresses');
     if ((await sysctl(exec, o.procSys, 'net.ipv4.conf.all.route_localnet', 1)) !== 1) o.log('could not set net.ipv4.conf.all.route_localnet=1: NodePorts on 127.0.0.1 will not work');
   }
@@ -188,6 +189,20 @@ export async function runProxy(o: RunProxyOptions): Promise<RunningProxy> {
   p.start();
 
   const onError = (kind: string) => (err: unknown) => o.log(`watching ${kind}: ${(err as Error)?.message ?? String(err)}`);
+  // Upstream's ServiceCIDR config (the union of every ServiceCIDR's CIDRs after each change),
+  // started first so that the first full sync usually knows them.
+  const cidrsByName = new Map<string, string[]>();
+  const serviceCIDRs = p.onServiceCIDRs
+    ? watchKind(o.kubeconfig, 'ServiceCIDR', {
+        onEvent: (ev) => {
+          const name = ev.object.metadata?.name ?? '';
+          if (ev.type === 'delete') cidrsByName.delete(name);
+          else cidrsByName.set(name, ev.object.spec?.cidrs ?? []);
+          p.onServiceCIDRs!([...new Set([...cidrsByName.values()].flat())]);
+        },
+        onError: onError('ServiceCIDRs'),
+      })
+    : null;
   const services = watchKind(o.kubeconfig, 'Service', {
     labelSelector: INFORMER_LABEL_SELECTOR,
     onEvent: (ev) => {
@@ -211,7 +226,7 @@ export async function runProxy(o: RunProxyOptions): Promise<RunningProxy> {
     backend,
     async stop() {
       p.stop();
-      await Promise.all([services.stop(), slices.stop(), nodeWatcher.stop()].map((x) => x.catch(() => {})));
+      await Promise.all([services.stop(), slices.stop(), nodeWatcher.stop(), ...(serviceCIDRs ? [serviceCIDRs.stop()] : [])].map((x) => x.catch(() => {})));
       for (const s of servers) s.close();
       await serviceHealth.close();
     },

@@ -3,11 +3,13 @@
 // ServiceCIDR 172.30.0.0/16, NodePorts on 192.168.0.2 only, mark 0x4000), its base rules,
 // object builders, and upstream's canonical transaction order for comparing dumps.
 import type { IPFamily } from '../../../runner/core/proxy/ip.ts';
-import { FakeTable } from '../../../runner/core/proxy/nftables/fake.ts';
+import { FakeTable, NftError } from '../../../runner/core/proxy/nftables/fake.ts';
+import type { TableListing } from '../../../runner/core/proxy/nftables/listing.ts';
 import { emptyTable } from '../../../runner/core/proxy/nftables/render.ts';
 import { buildSyncTransaction, NftSyncState, nftFamily, type NftRenderOptions } from '../../../runner/core/proxy/nftables/sync.ts';
 import { ProxyState } from '../../../runner/core/proxy/tracker.ts';
 import type { EndpointSlice, Service } from '../../../runner/core/proxy/types.ts';
+import { NftRunError, type Nft } from '../../../runner/proxy/nftables/nft.ts';
 
 export const TEST_NODE = 'test-node';
 
@@ -168,4 +170,45 @@ export function elements(dump: string, container: string): string[] {
     if (m && m[1] === container) out.push(m[3] === undefined ? m[2]! : `${m[2]} : ${m[3]}`);
   }
   return out.sort();
+}
+
+/**
+ * An Nft backed by in-memory tables (one per family), recording every transaction;
+ * failNext makes the next run fail as nft would, without changing anything.
+ */
+export class FakeNft implements Nft {
+  readonly tables = { ip: new FakeTable('ip', 'kube-proxy'), ip6: new FakeTable('ip6', 'kube-proxy') };
+  readonly transactions: string[] = [];
+  failNext: string | null = null;
+  listFails = false;
+
+  async run(text: string): Promise<void> {
+    this.transactions.push(text);
+    const family = /^\S+ \S+ (ip6?) /.exec(text)?.[1] as 'ip' | 'ip6' | undefined;
+    if (this.failNext !== null) {
+      const why = this.failNext;
+      this.failNext = null;
+      throw new NftRunError(`nft -f exited 1: /dev/stdin:1:1-10: Error: ${why}`, 1);
+    }
+    try {
+      this.tables[family ?? 'ip'].runText(text);
+    } catch (err) {
+      throw new NftRunError(`nft -f exited 1: ${(err as Error).message}`, err instanceof NftError ? err.operation : null);
+    }
+  }
+
+  async listTable(family: 'ip' | 'ip6'): Promise<TableListing | null> {
+    if (this.listFails) throw new Error('nft -j list table failed');
+    const t = this.tables[family];
+    if (!t.exists) return null;
+    const elements = new Map<string, Map<string, string>>();
+    for (const name of [...t.sets(), ...t.maps()]) elements.set(name, new Map(t.elements(name)!.map((e) => [e.key.join(' . '), e.value.join(' . ')])));
+    return { chains: new Set(t.chains()), sets: new Set(t.sets()), elements };
+  }
+
+  async deleteTable(family: 'ip' | 'ip6'): Promise<boolean> {
+    if (!this.tables[family].exists) return false;
+    this.tables[family].runText(`delete table ${family} kube-proxy\n`);
+    return true;
+  }
 }
