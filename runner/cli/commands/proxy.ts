@@ -80,11 +80,13 @@ export interface RunFlagValues extends RuleFlagValues, UserspaceFlagValues, Ipvs
   metricsBindAddress: string;
   netns?: string;
   cleanup: boolean;
+  config?: string;
 }
 
 /** `svclab proxy run` and the in-cluster component share these flags (upstream names). */
 export function addRunFlags(cmd: Command): Command {
   return addIpvsRunFlags(addUserspaceFlags(addRuleFlags(cmd)))
+    .option('--config <file>', 'a KubeProxyConfiguration (kubeproxy.config.k8s.io/v1alpha1) file; its settings replace the flags\' (except --hostname-override)')
     .option('--kubeconfig <file>', 'kubeconfig of the API server (default: $KUBECONFIG, the in-cluster service account, ~/.kube/config)')
     .addOption(new Option('--proxy-mode <mode>', 'which proxy mode to use').choices([...PROXY_MODES]).default('iptables'))
     .option('--cleanup', 'remove the rules, chains, tables, interfaces and sets of every proxy mode, then exit', false)
@@ -94,7 +96,14 @@ export function addRunFlags(cmd: Command): Command {
     .option('--metrics-bind-address <host:port>', 'where /metrics is served ("" to disable)', '127.0.0.1:10249');
 }
 
-export async function startFromFlags(opts: RunFlagValues) {
+export async function startFromFlags(flags: RunFlagValues) {
+  let opts = flags;
+  if (flags.config) {
+    const { readConfigFile } = await import('../../proxy/config-file.ts');
+    const { values, ignored } = readConfigFile(flags.config);
+    opts = { ...flags, ...values };
+    if (ignored.length) process.stderr.write(`kube-proxy: --config ${flags.config}: not used by svclab's kube-proxy: ${ignored.join(', ')}\n`);
+  }
   checkUserspaceRun(opts);
   const { runProxy, parseDuration } = await import('../../proxy/run.ts');
   const { loadKubeConfig } = await import('../../kube/client.ts');
