@@ -325,3 +325,52 @@ test('with IP_VS: the virtual servers in the kernel (ipvsadm -Sn) are the render
   }
 });
 
+
+/** What a node's IPVS mode consists of, read back, in a form two nodes can be compared by. */
+async function programmed(ns: Netns): Promise<string> {
+  const ipvsSave = (await ns.exec(['ipvsadm', '-Sn'])).stdout.trim().split('\n').sort();
+  const sets = [...(await ourSets(ns))].sort(([a], [b]) => (a < b ? -1 : 1)).map(([n, s]) => `${n} ${s.type} ${[...s.entries].sort().join(' ')}`);
+  const rules = (await ns.exec(['iptables-save'])).stdout.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]'));
+  return [...ipvsSave, ...sets, ...(await boundAddresses(ns)), ...rules].join('\n');
+}
+
+test('with IP_VS: upstream kube-proxy --proxy-mode=ipvs programs the same virtual servers, ipsets, addresses and rules as svclab', { skip: needsIpvs || upstreamMissing || false, timeout: 240_000 }, async () => {
+  const { loadState, readState } = await import('./upstream.ts');
+  const cp = await startControlPlane();
+  const lab = new NetnsLab('kpu');
+  try {
+    const objects = [node, web, np, eps('web', [['10.244.1.5', 'node-b'], ['10.244.0.7', NODE]]), eps('np', [['10.244.0.8', NODE]])] as never[];
+    await loadState(cp, objects);
+    const state = await readState(cp);
+    const up = await lab.netns('up');
+    const peer = await lab.netns('peer');
+    await lab.link(up, 'eth0', `${NODE_IP}/24`, peer, 'eth0', '192.168.8.50/24');
+    await lab.forwardLoopbackPort(up, cp.port);
+    up.spawn([upstreamBinary('kube-proxy'), `--kubeconfig=${cp.kubeconfig}`, '--proxy-mode=ipvs', `--hostname-override=${NODE}`, '--cluster-cidr=10.244.0.0/16', '--v=1',
+      '--healthz-bind-address=127.0.0.1:10256', '--metrics-bind-address=127.0.0.1:10249', '--conntrack-max-per-core=0']);
+    const deadline = Date.now() + 60_000;
+    while (!(await up.exec(['ipvsadm', '-Sn'], { allowFail: true })).stdout.includes('192.168.8.2:30080')) {
+      assert.ok(Date.now() < deadline, 'upstream kube-proxy programmed no NodePort virtual server within 60 s');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+    const theirs = await programmed(up);
+
+    const s = await sandbox((exec) => newIpvsadm(exec), () => {});
+    try {
+      for (const o of state) {
+        if (o.kind === 'Service') s.proxier.onServiceUpdate(null, o as Service);
+        if (o.kind === 'EndpointSlice') s.proxier.onEndpointSliceUpdate(o as EndpointSlice, false);
+      }
+      await s.proxier.onServicesSynced();
+      assert.equal(await s.proxier.onEndpointSlicesSynced(), true, s.logs.join('\n'));
+      assert.equal(await programmed(s.ns), theirs);
+    } finally {
+      s.proxier.stop();
+      await s.lab.dispose();
+    }
+  } finally {
+    await lab.dispose();
+    await cp.stop();
+  }
+});
