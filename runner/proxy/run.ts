@@ -164,7 +164,6 @@ export async function runProxy(o: RunProxyOptions): Promise<RunningProxy> {
     : async () => interfaceAddresses();
 
   const mode = o.proxyMode ?? 'iptables';
-  await cleanupOtherModes(mode, exec, o.log);
   if (mode === 'iptables') {
     proxier = new Proxier({
       settings,
@@ -182,8 +181,18 @@ export async function runProxy(o: RunProxyOptions): Promise<RunningProxy> {
     });
   } else {
     const impl = await modeImplementation(mode);
-    proxier = await impl.create({ settings, node, exec, metrics, health, serviceHealth, interfaceAddresses: addressesWhereRulesAre, syncPeriodMs: o.syncPeriodMs, minSyncPeriodMs: o.minSyncPeriodMs, log: o.log, userspace: o.userspace });
+    try {
+      proxier = await impl.create({ settings, node, exec, metrics, health, serviceHealth, interfaceAddresses: addressesWhereRulesAre, syncPeriodMs: o.syncPeriodMs, minSyncPeriodMs: o.minSyncPeriodMs, log: o.log, userspace: o.userspace });
+    } catch (err) {
+      // The mode cannot run here (e.g. no IP_VS): stop what was started and leave the node's rules alone.
+      await nodeWatcher.stop().catch(() => {});
+      for (const s of servers) s.close();
+      await serviceHealth.close();
+      throw err;
+    }
   }
+  // Only once the mode's proxier exists (it has touched no rule yet): the current mode's rules stay if it is refused.
+  await cleanupOtherModes(mode, exec, o.log);
   const p = proxier;
   o.log(`${mode === 'iptables' ? `using iptables-${backend}` : `proxy mode ${mode}`}; syncPeriod=${o.syncPeriodMs / 1000}s minSyncPeriod=${o.minSyncPeriodMs / 1000}s node=${settings.nodeName}`);
   p.start();

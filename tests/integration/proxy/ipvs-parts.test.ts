@@ -5,6 +5,8 @@
 // ipvsadm is an in-memory IPVS table (ipvs-memory.ts) and the tests that need real IPVS
 // skip, saying why; on a kernel with IP_VS they drive the real ipvsadm.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DEFAULT_IPVS_SETTINGS } from '../../../runner/core/proxy/ipvs/options.ts';
 import { IPSET_INFO } from '../../../runner/core/proxy/ipvs/names.ts';
@@ -24,6 +26,7 @@ import { controlPlaneUnavailable, startControlPlane, upstreamBinary } from '../.
 import { canUseNetns, NetnsLab, type Netns } from '../../support/netns.ts';
 import { memoryIpvsadm, type MemoryIpvsadm } from './ipvs-memory.ts';
 
+const root = new URL('../../..', import.meta.url).pathname;
 const canNetns = await canUseNetns();
 const skip = canNetns ? false : 'needs root and ip netns';
 
@@ -285,6 +288,29 @@ test('on a kernel without IP_VS the mode refuses to start, in one line saying wh
     assert.ok(!(await ns.exec(['iptables-save'])).stdout.includes('KUBE-'));
   } finally {
     await lab.dispose();
+  }
+});
+
+const cpMissing = controlPlaneUnavailable();
+test('svclab proxy run --proxy-mode ipvs here exits 1 with one line, and the node keeps the rules of its current mode', { skip: needsNoIpvs || cpMissing || false, timeout: 180_000 }, async () => {
+  const cp = await startControlPlane();
+  const lab = new NetnsLab('kpp');
+  try {
+    await cp.apply([node as never]);
+    const ns = await lab.netns('node');
+    // What iptables mode left: a service chain (the trace by which other modes' starts clean it up).
+    const chain = 'KUBE-SVC-ABCDEFGHIJKLMNOP';
+    await ns.exec(['iptables-restore', '--noflush'], { input: `*nat\n:KUBE-SERVICES - [0:0]\n:${chain} - [0:0]\n-A KUBE-SERVICES -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j ${chain}\nCOMMIT\n` });
+    const r = spawnSync(process.execPath, [join(root, 'bin/svclab.js'), 'proxy', 'run', '--proxy-mode', 'ipvs', '--netns', ns.name, '--kubeconfig', cp.kubeconfig, `--hostname-override=${NODE}`, '--healthz-bind-address=', '--metrics-bind-address='], { encoding: 'utf8', timeout: 90_000 });
+    assert.equal(r.status, 1, `${r.stdout}${r.stderr}`);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('svclab:'));
+    assert.equal(errors.length, 1, r.stderr);
+    assert.match(errors[0]!, /^svclab: --proxy-mode=ipvs: can't use the IPVS proxier: this kernel has no IPVS \(.*\); keeping the current mode$/);
+    const save = (await ns.exec(['iptables-save', '-t', 'nat'])).stdout;
+    assert.ok(save.includes(`-j ${chain}`), save);
+  } finally {
+    await lab.dispose();
+    await cp.stop();
   }
 });
 
