@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KubernetesObject } from '@kubernetes/client-node';
@@ -14,6 +16,8 @@ import { raiseInotifyLimits, recordHostSysctls } from './host-sysctls.ts';
 import { findKind, Kind } from './kind.ts';
 import { applyObjects, componentManifest, type ManifestVars } from './manifests.ts';
 import { deleteCluster } from './delete.ts';
+import { configuredProxyMode, proxyModeUnsupported } from './proxy-mode.ts';
+import type { ProxyMode } from '../proxy/mode.ts';
 import { clusterDir, kubeconfigPath, noteKindNetworkCreated, readRecord, removeClusterState, writeRecord, type ClusterRecord } from './state.ts';
 import { waitForNodesReady, waitForWorkloads } from './wait.ts';
 
@@ -27,6 +31,8 @@ export interface UpOptions {
   /** Keep a failed cluster for debugging instead of deleting it. */
   retain: boolean;
   waitMs: number;
+  /** kube-proxy's mode; undefined: an existing cluster's, else iptables. */
+  proxyMode?: ProxyMode;
   status: Status;
   onLine?: (l: string) => void;
 }
@@ -58,6 +64,10 @@ export async function clusterUp(docker: Docker, opts: UpOptions): Promise<Cluste
     throw new UserError(`cluster "${name}" exists with ${record!.workers} workers, not ${opts.workers}: run 'svclab cluster down --name ${name}' first, or omit --workers`);
   }
 
+  if (opts.proxyMode === 'ipvs') {
+    const why = fresh ? hostIpvsUnsupported(opts.engine) : await proxyModeUnsupported(nodesDocker, `${name}-control-plane`, 'ipvs');
+    if (why) throw new UserError(`--proxy-mode ipvs: ${why}; choose iptables, nftables or userspace`);
+  }
   const source = await resolveSource(docker, fresh ? opts.source : record!.imageSource, status);
   const images = await ensureImages(docker, { source, status, onLine: opts.onLine });
   if (opts.engine) await status.step(`Shipping the node image to ${opts.engine.host}`, () => shipImage(docker, opts.engine!.docker, images.nodeImage));
@@ -85,7 +95,7 @@ export async function clusterUp(docker: Docker, opts: UpOptions): Promise<Cluste
       createdAt: record?.createdAt ?? new Date().toISOString(),
       ...(opts.engine ? { dockerHost: opts.engine.host } : {}),
     };
-    await installComponents(nodesDocker, kind, spec, images, record, status, opts.waitMs);
+    rec.proxyMode = await installComponents(nodesDocker, kind, spec, images, record, opts.proxyMode, status, opts.waitMs);
     await writeRecord(rec);
     return rec;
   } catch (err) {
@@ -126,14 +136,19 @@ async function controlPlaneAddress(docker: Docker, name: string): Promise<string
   return ip;
 }
 
-async function installComponents(docker: Docker, kind: Kind, spec: ClusterSpec, images: ImageSet, previous: ClusterRecord | undefined, status: Status, waitMs: number): Promise<void> {
+/** Installs (or updates) the components; returns kube-proxy's mode. */
+async function installComponents(docker: Docker, kind: Kind, spec: ClusterSpec, images: ImageSet, previous: ClusterRecord | undefined, requestedMode: ProxyMode | undefined, status: Status, waitMs: number): Promise<ProxyMode> {
   const names = componentOrder(await listComponents());
   const refs = names.map((n) => images.components[n]!).filter(Boolean);
   // A new cluster's nodes start with every component image; an existing one gets the changed ones.
   const changed = previous ? refs.filter((r) => !Object.values(previous.components).includes(r)) : [];
   if (changed.length) await status.step(`Loading ${changed.length} svclab image${changed.length === 1 ? '' : 's'} into the nodes`, () => kind.loadImages(spec.name, changed));
 
+  const kc = loadKubeConfig(kubeconfigPath(spec.name));
+  // An existing cluster keeps the mode it runs in, even one set by editing the ConfigMap.
+  const proxyMode = requestedMode ?? (previous ? await configuredProxyMode(kc) : undefined) ?? previous?.proxyMode ?? 'iptables';
   const vars: ManifestVars = {
+    PROXY_MODE: proxyMode,
     API_SERVER_HOST: await controlPlaneAddress(docker, spec.name),
     API_SERVER_PORT: '6443',
     CLUSTER_CIDR: spec.podSubnet,
@@ -144,7 +159,6 @@ async function installComponents(docker: Docker, kind: Kind, spec: ClusterSpec, 
     LB_POOL: await claimLBPool(docker, spec.name),
     IMAGE: '',
   };
-  const kc = loadKubeConfig(kubeconfigPath(spec.name));
   const applied: KubernetesObject[] = [];
   await status.step(`Installing svclab components: ${names.filter((n) => images.components[n]).join(', ')}`, async () => {
     for (const n of names) {
@@ -156,6 +170,14 @@ async function installComponents(docker: Docker, kind: Kind, spec: ClusterSpec, 
   });
   await status.step(`Waiting for ${spec.workers + 1} nodes to be Ready`, () => waitForNodesReady(kc, spec.workers + 1, waitMs));
   await status.step('Waiting for svclab components to be available', () => waitForWorkloads(kc, applied, waitMs));
+  return proxyMode;
+}
+
+/** Before a local cluster exists: the host's kernel is the nodes' kernel. Remote engines are checked once a node runs. */
+function hostIpvsUnsupported(engine: UpOptions['engine']): string | undefined {
+  if (engine) return undefined;
+  spawnSync('modprobe', ['-q', 'ip_vs'], { stdio: 'ignore' });
+  return existsSync('/proc/net/ip_vs') ? undefined : 'this kernel has no IP_VS support (modprobe ip_vs failed and /proc/net/ip_vs does not exist)';
 }
 
 async function networkExists(docker: Docker, name: string): Promise<boolean> {

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { ProxyMode } from '../proxy/mode.ts';
 
 /** Where svclab keeps what it knows about its clusters: $SVCLAB_STATE_DIR or $XDG_STATE_HOME/svclab. */
 export function stateDir(...parts: string[]): string {
@@ -20,6 +21,8 @@ export interface ClusterRecord {
   createdAt: string;
   /** The Docker engine the cluster runs on (DOCKER_HOST); absent for the default engine. */
   dockerHost?: string;
+  /** kube-proxy's mode when svclab last set it (the ConfigMap is the truth). */
+  proxyMode?: ProxyMode;
 }
 
 export const clusterDir = (name: string) => stateDir('clusters', name);

@@ -11,6 +11,7 @@ import { requireDocker } from '../../docker.ts';
 import { UserError } from '../../errors.ts';
 import type { SourceChoice } from '../../images/build.ts';
 import { loadKubeConfig } from '../../kube/client.ts';
+import { PROXY_MODES, type ProxyMode } from '../../proxy/mode.ts';
 import { Status } from '../status.ts';
 
 export const DEFAULT_CLUSTER = 'svclab';
@@ -40,6 +41,7 @@ export interface UpCliOptions {
   source: SourceChoice;
   retain: boolean;
   wait: string;
+  proxyMode?: string;
   verbose: boolean;
 }
 
@@ -57,11 +59,12 @@ export async function upAction(opts: UpCliOptions): Promise<void> {
     source: opts.source,
     retain: opts.retain,
     waitMs,
+    proxyMode: opts.proxyMode as ProxyMode | undefined,
     status: new Status(),
     onLine: opts.verbose ? (l) => process.stderr.write(`   ${l}\n`) : undefined,
   });
   const secs = ((Date.now() - started) / 1000).toFixed(0);
-  console.log(`Cluster "${rec.name}" is ready (${rec.workers + 1} nodes, ${rec.imageSource} images, ${secs}s).`);
+  console.log(`Cluster "${rec.name}" is ready (${rec.workers + 1} nodes, kube-proxy in ${rec.proxyMode ?? 'iptables'} mode, ${rec.imageSource} images, ${secs}s).`);
   console.log(`kubeconfig: ${kubeconfigPath(rec.name)}`);
   console.log(`Try: kubectl --kubeconfig ${kubeconfigPath(rec.name)} get nodes`);
 }
@@ -71,6 +74,7 @@ export function addUpOptions(cmd: Command): Command {
     .addOption(new Option('--name <name>', 'cluster name').default(DEFAULT_CLUSTER))
     .option('--workers <n>', 'number of worker nodes (default: 2 for a new cluster, unchanged for an existing one)')
     .addOption(new Option('--source <source>', 'where images come from: pull from a registry, or build everything locally').choices(['auto', 'online', 'offline']).default('auto'))
+    .addOption(new Option('--proxy-mode <mode>', 'kube-proxy\'s mode (default: iptables for a new cluster, unchanged for an existing one)').choices([...PROXY_MODES]))
     .option('--retain', 'keep a cluster whose creation failed, for debugging', false)
     .option('--wait <duration>', 'how long to wait for nodes and components', '5m')
     .option('-v, --verbose', 'show the output of kind and image builds', false);
@@ -128,6 +132,17 @@ export function registerCluster(program: Command): void {
         printTable(['NAME', 'STATUS', 'ROLES', 'INTERNAL-IP', 'POD-CIDR', 'VERSION'], rows.map((r) => [r.name, r.status, r.roles, r.internalIP, r.podCIDR, r.version]));
       }
       if (rows.some((r) => r.status !== 'Ready')) process.exitCode = 1;
+    });
+
+  cluster
+    .command('set-proxy-mode')
+    .description('switch kube-proxy on every node to another mode (the kube-system/kube-proxy ConfigMap\'s mode:, then a restart of its pods); the old mode\'s rules are removed')
+    .argument('<mode>', `one of ${PROXY_MODES.join(', ')}`)
+    .addOption(nameOption())
+    .option('--wait <duration>', 'how long to wait for every node to run the new mode', '3m')
+    .action(async (mode: string, opts: { name: string; wait: string }) => {
+      const { setProxyModeAction } = await import('./set-proxy-mode.ts');
+      await setProxyModeAction(clusterName(opts.name), mode, parseDuration(opts.wait));
     });
 
   cluster
