@@ -1,7 +1,6 @@
 import { Option, type Command } from 'commander';
 import { renderSnapshot } from '../../core/proxy/snapshot.ts';
-import { formatTrace } from '../../core/proxy/trace.ts';
-import { traceFromSource } from '../../proxy/trace-source.ts';
+import { formatAnyTrace, traceFromSource, TRACE_MODES, type TraceMode } from '../../proxy/trace-source.ts';
 import { UserError } from '../../errors.ts';
 import { readStateFile } from '../../kube/state-file.ts';
 import { addRuleFlags, parseBool, settingsFromFlags, type RuleFlagValues } from '../../proxy/flags.ts';
@@ -39,22 +38,23 @@ export function registerProxy(program: Command): void {
 
   proxy
     .command('trace')
-    .description('follow a packet through a node\'s iptables rules like netfilter: every jump, each random branch with its probability, DNAT, filter verdict, masquerade')
-    .option('--rules <file>', 'an iptables-save dump (or `svclab proxy render` output)')
-    .option('--node <name>', 'read the live rules of this cluster node (docker exec <node> iptables-save)')
+    .description('follow a packet through a node\'s iptables or nftables rules like netfilter: every jump, each random branch with its probability, map lookups, DNAT, filter verdict, masquerade')
+    .option('--rules <file>', 'an iptables-save dump, `nft list ruleset` / `nft list table` output or nft -f input (or `svclab proxy render` output)')
+    .option('--node <name>', 'read the live rules of this cluster node (docker exec <node> nft list table ip kube-proxy, or iptables-save when there is no such table)')
+    .addOption(new Option('--mode <mode>', 'which rules to trace: auto picks nftables when the file holds nft rules or the node has kube-proxy\'s nft table').choices([...TRACE_MODES]).default('auto'))
     .requiredOption('--src <ip>', 'the packet\'s source address')
     .requiredOption('--dst <ip:port>', 'the destination address and port')
     .addOption(new Option('--proto <proto>', 'the protocol').choices(['tcp', 'udp', 'sctp']).default('tcp'))
     .option('--sport <port>', 'the source port, for rules that match on it')
     .option('--node-ip <ip>', 'with --rules: an address of the node (repeatable), for "addrtype LOCAL"', collect, [])
-    .option('--recent <name>', 'a `recent` list that already holds the source (a returning client; repeatable)', collect, [])
+    .option('--recent <name>', 'a `recent` list (iptables) or affinity set (nftables) that already holds the source (a returning client; repeatable)', collect, [])
     .option('--json', 'print the result as JSON', false)
-    .action(async (opts: { rules?: string; node?: string; src: string; dst: string; proto: 'tcp' | 'udp' | 'sctp'; sport?: string; nodeIp: string[]; recent: string[]; json: boolean }) => {
+    .action(async (opts: { rules?: string; node?: string; mode: TraceMode; src: string; dst: string; proto: 'tcp' | 'udp' | 'sctp'; sport?: string; nodeIp: string[]; recent: string[]; json: boolean }) => {
       const { fileRulesSource, dockerNodeSource } = await import('../../proxy/trace-source.ts');
       if (!opts.rules === !opts.node) throw new UserError('give exactly one of --rules FILE or --node NODE');
       const source = opts.rules ? fileRulesSource(opts.rules, opts.nodeIp) : dockerNodeSource(opts.node!);
       const result = await traceFromSource(source, opts);
-      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : formatTrace(result));
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : formatAnyTrace(result));
     });
 
   addRunFlags(
