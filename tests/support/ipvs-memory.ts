@@ -1,10 +1,10 @@
-// An in-memory IPVS table behind the Ipvsadm interface, for kernels without IP_VS (as
+// An in-memory IPVS table behind the Ipvsadm interface, for tests on kernels without IP_VS (as
 // upstream's own tests use pkg/proxy/ipvs/util/testing's FakeIPVS): it interprets the
 // ipvsadm commands the proxier sends, refuses the ones the kernel would refuse (adding
 // what exists, touching what does not), and answers -Sn and -Ln like ipvsadm.
-import { parseIpvsSave, rsKey, serviceArgs, vsKey, type IpvsProtocol, type VirtualServer } from '../../../runner/core/proxy/ipvs/virtual-servers.ts';
-import { joinHostPort } from '../../../runner/core/proxy/ip.ts';
-import type { Ipvsadm } from '../../../runner/proxy/ipvs/tools.ts';
+import { parseIpvsSave, rsKey, serviceArgs, vsKey, type IpvsProtocol, type VirtualServer } from '../../runner/core/proxy/ipvs/virtual-servers.ts';
+import { joinHostPort } from '../../runner/core/proxy/ip.ts';
+import type { Ipvsadm } from '../../runner/proxy/ipvs/tools.ts';
 
 interface Server {
   address: string;

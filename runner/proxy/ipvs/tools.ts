@@ -11,12 +11,17 @@ const TIMEOUT = 5 * 60_000;
 
 /** Runs a program; a missing one is a one-line error naming the Debian package. */
 async function runTool(exec: Exec, cmd: string, args: string[], pkg: string, input?: string): Promise<Result> {
+  const missing = () => new UserError(`${cmd} not found: install Debian's ${pkg} package (apt-get install ${pkg}); the IPVS mode needs it`);
+  let r: Result;
   try {
-    return await exec(cmd, args, { allowFailure: true, timeoutMs: TIMEOUT, input });
+    r = await exec(cmd, args, { allowFailure: true, timeoutMs: TIMEOUT, input });
   } catch (err) {
-    if (/command not found|ENOENT/.test((err as Error).message)) throw new UserError(`${cmd} not found: install Debian's ${pkg} package (apt-get install ${pkg}); the IPVS mode needs it`);
+    if (/command not found|ENOENT/.test((err as Error).message)) throw missing();
     throw err;
   }
+  // Through `ip netns exec` (--netns) a missing program is an exit status, not a spawn error.
+  if (r.code !== 0 && new RegExp(`exec of "${cmd}" failed: No such file|${cmd}: (command )?not found`).test(r.stderr)) throw missing();
+  return r;
 }
 
 function failure(what: string, r: Result): Error {

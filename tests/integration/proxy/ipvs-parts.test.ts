@@ -2,7 +2,7 @@
 // proxier: kube-ipvs0 and its addresses (ip), the ipsets (ipset restore), the jump rules
 // and fixed iptables rules (iptables-restore), read back with ip, ipset and iptables-save;
 // cleanup removes all of it. Where the kernel has no IP_VS (this machine), the proxier's
-// ipvsadm is an in-memory IPVS table (ipvs-memory.ts) and the tests that need real IPVS
+// ipvsadm is an in-memory IPVS table (tests/support/ipvs-memory.ts) and the tests that need real IPVS
 // skip, saying why; on a kernel with IP_VS they drive the real ipvsadm.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -24,7 +24,7 @@ import { ipvsUnavailable } from '../../../runner/proxy/ipvs/support.ts';
 import { newIpLinks, newIpset, newIpvsadm, type Ipvsadm } from '../../../runner/proxy/ipvs/tools.ts';
 import { controlPlaneUnavailable, startControlPlane, upstreamBinary } from '../../support/control-plane.ts';
 import { canUseNetns, NetnsLab, type Netns } from '../../support/netns.ts';
-import { memoryIpvsadm, type MemoryIpvsadm } from './ipvs-memory.ts';
+import { memoryIpvsadm, type MemoryIpvsadm } from '../../support/ipvs-memory.ts';
 
 const root = new URL('../../..', import.meta.url).pathname;
 const canNetns = await canUseNetns();

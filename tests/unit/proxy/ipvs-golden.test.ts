@@ -33,3 +33,10 @@ test('ipvs render is deterministic: the same state gives the same bytes', () => 
   assert.ok(a.includes('# ==== 2. IPVS virtual servers'));
   assert.equal(render('ipvs-specifics').stdout, a);
 });
+
+test('a malformed --ipvs-scheduler is one line naming the flag, exit 1', () => {
+  const r = spawnSync(process.execPath, [join(repoRoot, 'bin/svclab.js'), 'proxy', 'render', '--proxy-mode', 'ipvs', '--state', join(casesDir, 'overall', 'state.json'), '--ipvs-scheduler=round robin'], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.equal(r.stdout, '');
+  assert.equal(r.stderr, 'svclab: --ipvs-scheduler "round robin" is not a scheduler name (rr, wrr, lc, wlc, sh, mh, …)\n');
+});
