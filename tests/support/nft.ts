@@ -9,9 +9,13 @@ export async function nftUnavailable(): Promise<string | null> {
   return r.code === 0 ? null : `cannot run nft in a new network namespace: ${(r.stderr || r.stdout).trim().split('\n')[0]} (Debian packages nftables and util-linux)`;
 }
 
-/** Loads `input` with `nft -f -` into a new network namespace and returns `nft list table FAMILY kube-proxy`. */
-export async function loadAndList(input: string, family: 'ip' | 'ip6' = 'ip'): Promise<string> {
-  const r = await run(['unshare', '--net', 'sh', '-c', `nft -f - && nft list table ${family} kube-proxy`], { input });
+/**
+ * Loads `input` with `nft -f -` into a new network namespace and returns `nft list table
+ * FAMILY kube-proxy` of each family, one after the other.
+ */
+export async function loadAndList(input: string, families: ('ip' | 'ip6')[] = ['ip']): Promise<string> {
+  const list = families.map((f) => `nft list table ${f} kube-proxy`).join(' && ');
+  const r = await run(['unshare', '--net', 'sh', '-c', `nft -f - && ${list}`], { input });
   return r.stdout;
 }
 

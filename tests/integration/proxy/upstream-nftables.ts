@@ -1,16 +1,19 @@
 // Runs upstream kube-proxy in nftables mode in a network namespace against a local API
-// server and returns, once its first IPv4 full sync is done, the transaction it logged
-// (-v=9 "Running nftables transaction") and `nft list table ip kube-proxy` as the kernel
-// holds it. Also what the API server serves to a kube-proxy, ServiceCIDRs included.
+// server and returns, once the first full sync of each asked-for family is done, the
+// transaction it logged (-v=9 "Running nftables transaction") and `nft list table FAMILY
+// kube-proxy` as the kernel holds it. Also what the API server serves to a kube-proxy,
+// ServiceCIDRs included.
 import type { KubeObject } from '../../../runner/kube/state-file.ts';
 import { NetnsLab } from '../../support/netns.ts';
 import { upstreamBinary, type ControlPlane } from '../../support/control-plane.ts';
 
+export type Family = 'ip' | 'ip6';
+
 export interface UpstreamNftables {
-  /** The first IPv4 transaction, as nft -f input (one operation a line). */
-  transaction: string;
-  /** `nft list table ip kube-proxy` after it was applied. */
-  listing: string;
+  /** The first transaction of each family, as nft -f input (one operation a line). */
+  transaction: Partial<Record<Family, string>>;
+  /** `nft list table FAMILY kube-proxy` after it was applied. */
+  listing: Partial<Record<Family, string>>;
 }
 
 /** What a kube-proxy in nftables mode reads: Services, EndpointSlices, Nodes and ServiceCIDRs. */
@@ -19,7 +22,7 @@ export async function readNftablesState(cp: ControlPlane): Promise<KubeObject[]>
   return (JSON.parse(out) as { items: KubeObject[] }).items;
 }
 
-export async function upstreamNftables(cp: ControlPlane, flags: string[], addresses: string[], timeoutMs = 60_000): Promise<UpstreamNftables> {
+export async function upstreamNftables(cp: ControlPlane, flags: string[], addresses: string[], families: Family[] = ['ip'], timeoutMs = 60_000): Promise<UpstreamNftables> {
   const lab = new NetnsLab('kpn');
   try {
     const ns = await lab.netns('node');
@@ -33,26 +36,33 @@ export async function upstreamNftables(cp: ControlPlane, flags: string[], addres
       '--conntrack-max-per-core=0', '--conntrack-tcp-timeout-established=0', '--conntrack-tcp-timeout-close-wait=0',
       ...flags,
     ]);
-    const transaction = await new Promise<string>((resolve, reject) => {
+    const transaction = await new Promise<Partial<Record<Family, string>>>((resolve, reject) => {
       let buf = '';
       let tail = '';
       let tx: string[] | null = null;
-      let captured: string | null = null;
-      const timer = setTimeout(() => reject(new Error(`upstream kube-proxy did not finish an IPv4 nftables sync within ${timeoutMs} ms; last log: ${tail.slice(-1500)}`)), timeoutMs);
+      const captured: Partial<Record<Family, string>> = {};
+      const complete = new Set<Family>();
+      const timer = setTimeout(() => reject(new Error(`upstream kube-proxy did not finish a full sync of ${families.join(' and ')} within ${timeoutMs} ms; last log: ${tail.slice(-1500)}`)), timeoutMs);
       const onLine = (line: string) => {
         tail = (tail + line.slice(0, 300) + '\n').slice(-3000);
         if (tx) {
           if (line === ' >') {
             const text = `${tx.join('\n')}\n`;
-            if (captured === null && text.startsWith('add table ip kube-proxy')) captured = text;
+            const family = /^add table (ip6?) kube-proxy/.exec(text)?.[1] as Family | undefined;
+            if (family && captured[family] === undefined) captured[family] = text;
             tx = null;
           } else tx.push(line.replace(/^\t/, ''));
           return;
         }
+        const done = /"SyncProxyRules complete" ipFamily="IPv(4|6)"/.exec(line);
         if (line.includes('"Running nftables transaction" transaction=<')) tx = [];
-        else if (captured !== null && /"SyncProxyRules complete" ipFamily="IPv4"/.test(line)) {
-          clearTimeout(timer);
-          resolve(captured);
+        else if (done) {
+          const family: Family = done[1] === '4' ? 'ip' : 'ip6';
+          if (captured[family] !== undefined) complete.add(family);
+          if (families.every((f) => complete.has(f))) {
+            clearTimeout(timer);
+            resolve(captured);
+          }
         } else if (/"nftables sync failed"/.test(line)) {
           clearTimeout(timer);
           reject(new Error(`upstream kube-proxy's nftables sync failed: ${line}`));
@@ -73,7 +83,8 @@ export async function upstreamNftables(cp: ControlPlane, flags: string[], addres
         reject(new Error(`upstream kube-proxy exited (${code}); last log: ${tail.slice(-1500)}`));
       });
     });
-    const listing = (await ns.exec(['nft', 'list', 'table', 'ip', 'kube-proxy'])).stdout;
+    const listing: Partial<Record<Family, string>> = {};
+    for (const f of families) listing[f] = (await ns.exec(['nft', 'list', 'table', f, 'kube-proxy'])).stdout;
     return { transaction, listing };
   } finally {
     await lab.dispose();
