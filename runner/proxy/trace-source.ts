@@ -70,8 +70,8 @@ export function execRulesSource(exec: Exec, label: string): RulesSource {
       const out = (r.stderr || r.stdout).trim();
       // nft says "No such file or directory" for a missing table; a missing nft binary is
       // reported by docker exec / ip netns exec ("executable file not found", "exec of \"nft\" failed").
-      if (/executable file not found|exec of "nft" failed|command not found/.test(out)) return { kind: 'unavailable', reason: `no nft command on ${label} (Debian package nftables)` };
-      if (/No such file or directory/.test(out)) return { kind: 'none' };
+      if (/executable file not found|exec of "nft" failed|[‘'"]nft[’'"]: No such file|command not found/.test(out)) return { kind: 'unavailable', reason: `no nft command on ${label} (Debian package nftables)` };
+      if (/^Error: No such file or directory/m.test(out)) return { kind: 'none' };
       return { kind: 'unavailable', reason: `nft list table ${family} ${TABLE} on ${label} failed: ${out.split('\n')[0]}` };
     },
     async localAddresses() {
