@@ -28,19 +28,21 @@ export class ElementStorage {
   ensure(tx: Transaction, key: string[], value: string[] = [], comment?: string): void {
     const k = joinKey(key);
     const v = joinKey(value);
-    const elem: ElementObj = { kind: 'element', container: this.name, key, value, ...(comment !== undefined ? { comment } : {}) };
     const existing = this.elements.get(k);
+    if (existing === v) {
+      this.leftover.delete(k);
+      return;
+    }
+    const elem: ElementObj = { kind: 'element', container: this.name, key, value, ...(comment !== undefined ? { comment } : {}) };
     if (existing === undefined) {
       tx.add(elem);
       this.elements.set(k, v);
       return;
     }
-    if (existing !== v) {
-      // A map element's value cannot be changed by "add": delete and re-add it.
-      tx.delete(elem);
-      tx.add(elem);
-      this.elements.set(k, v);
-    }
+    // A map element's value cannot be changed by "add": delete and re-add it.
+    tx.delete(elem);
+    tx.add(elem);
+    this.elements.set(k, v);
     this.leftover.delete(k);
   }
 

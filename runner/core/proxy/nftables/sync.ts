@@ -13,6 +13,7 @@ import {
   FIREWALL_CHECK_CHAIN, FIREWALL_IPS_MAP, MARK_MASQ_CHAIN, MASQUERADING_CHAIN, NAT_OUTPUT, NAT_POSTROUTING, NAT_PREROUTING,
   NODEPORT_ENDPOINTS_CHECK_CHAIN, NODEPORT_IPS_SET, NO_ENDPOINT_NODEPORTS_MAP, NO_ENDPOINT_SERVICES_MAP, REJECT_CHAIN, SERVICES_CHAIN,
   SERVICE_ENDPOINTS_CHECK_CHAIN, SERVICE_IPS_MAP, SERVICE_NODEPORTS_MAP, TABLE, endpointNames, isServiceChainName, servicePortNames,
+  type EndpointNames, type ServicePortNames,
 } from './names.ts';
 import { Transaction, type NftFamily } from './transaction.ts';
 
@@ -151,6 +152,23 @@ function ensureChain(tx: Transaction, created: Set<string>, name: string, skipCr
 
 const words = (...parts: (string | string[])[]) => parts.flat().filter((p) => p !== '').join(' ');
 
+// The tracker keeps a service port's and an endpoint's objects until they change: their
+// hashed names are computed once per object, not on every sync.
+const portNamesCache = new WeakMap<ServicePortInfo, ServicePortNames>();
+const endpointNamesCache = new WeakMap<EndpointInfo, EndpointNames>();
+
+function namesOf(sp: ServicePortInfo): ServicePortNames {
+  let n = portNamesCache.get(sp);
+  if (!n) portNamesCache.set(sp, (n = servicePortNames(sp.service, sp.portName, sp.protocol.toLowerCase())));
+  return n;
+}
+
+function endpointNamesOf(sp: ServicePortInfo, ep: EndpointInfo): EndpointNames {
+  let n = endpointNamesCache.get(ep);
+  if (!n) endpointNamesCache.set(ep, (n = endpointNames(sp.service, sp.portName, sp.protocol.toLowerCase(), ep.endpoint)));
+  return n;
+}
+
 /** upstream setupNFTables: everything but the per-service objects; returns loopback node IPs it left out. */
 function setupTable(tx: Transaction, o: NftRenderOptions, state: NftSyncState, existing: ExistingObjects): string[] {
   const v6 = o.ipFamily === 'IPv6';
@@ -275,11 +293,10 @@ export function buildSyncTransaction(view: RenderState, o: NftRenderOptions, sta
 
   for (const sp of view.servicePorts) {
     const protocol = sp.protocol.toLowerCase();
-    const names = servicePortNames(sp.service, sp.portName, protocol);
+    const names = namesOf(sp);
     const { clusterEndpoints, localEndpoints, allReachableEndpoints, hasAnyEndpoints: hasEndpoints } = categorizeEndpoints(view.endpointsFor(sp.key), sp, o.nodeName, o.topologyLabels);
     const skipServiceUpdate = !scope.full && !scope.updatedServices?.has(sp.service);
-    const epNames = new Map(allReachableEndpoints.map((ep) => [ep.endpoint, endpointNames(sp.service, sp.portName, protocol, ep.endpoint)]));
-    const epName = (ep: EndpointInfo) => epNames.get(ep.endpoint) ?? endpointNames(sp.service, sp.portName, protocol, ep.endpoint);
+    const epName = (ep: EndpointInfo) => endpointNamesOf(sp, ep);
 
     for (const ep of allReachableEndpoints) {
       const n = epName(ep);
@@ -402,15 +419,14 @@ export function buildSyncTransaction(view: RenderState, o: NftRenderOptions, sta
 
   // Chains nothing uses any more are flushed now and deleted a second later (see staleChainsTransaction).
   const flushedStaleChains: string[] = [];
-  for (const chain of [...(existing.chains ?? [])].sort()) {
-    if (!isServiceChainName(chain)) continue;
-    if (!activeChains.has(chain)) {
-      tx.flush({ kind: 'chain', name: chain });
-      state.staleChains.set(chain, scope.now);
-      flushedStaleChains.push(chain);
-    } else {
-      state.staleChains.delete(chain);
-    }
+  for (const chain of existing.chains ?? []) {
+    if (activeChains.has(chain)) state.staleChains.delete(chain);
+    else if (isServiceChainName(chain)) flushedStaleChains.push(chain);
+  }
+  flushedStaleChains.sort();
+  for (const chain of flushedStaleChains) {
+    tx.flush({ kind: 'chain', name: chain });
+    state.staleChains.set(chain, scope.now);
   }
   // Affinity sets can go at once.
   const deletedAffinitySets: string[] = [];
