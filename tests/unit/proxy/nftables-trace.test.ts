@@ -400,3 +400,42 @@ test('looks at the real nft listing format: comma-separated elements over severa
   assert.deepEqual(t.sets.get('no-endpoint-services')!.elements.map((e) => [e.key.join(' . '), e.value]), [['192.168.8.110 . tcp . 80', 'goto reject-chain'], ['10.96.0.1 . tcp . 443', 'goto reject-chain']]);
   assert.deepEqual(t.chains.get('reject-chain')!.rules.map((r) => r.text), ['reject']);
 });
+
+test('malformed input never crashes: mangled tables either parse (and trace) or fail with one line naming the line', () => {
+  // A fixed pseudo-random sequence of edits (insert a token, cut some characters, drop or
+  // repeat a line) on both formats of a golden table.
+  let seed = 12345;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed % n;
+  };
+  const vocab = ['{', '}', ',', '.', ':', '@x', '@service-ips', 'goto', 'jump', 'numgen random mod 0', 'numgen inc mod 2', 'dnat to 1.2.3', 'dnat to 1.2.3.4:99999', '!=', '"', 'ip', 'meta mark set', 'update @y {', '10.0.0.0/33', 'tcp . 80', '0x', '-', 'elements = {', 'chain', 'type filter hook input priority x;', 'return', '# handle 3', 'th dport 1-', 'ct state', 'fib daddr type', 'vmap', 'vmap { 0 : goto nowhere }'];
+  const sources = [listing('overall'), readFileSync(join(golden, 'overall', 'expected-input.nft'), 'utf8')];
+  let parsed = 0;
+  for (let i = 0; i < 600; i++) {
+    const lines = sources[i % 2]!.split('\n');
+    for (let m = 0; m < 1 + rnd(3); m++) {
+      const li = rnd(lines.length);
+      const l = lines[li]!;
+      const at = rnd(l.length + 1);
+      const kind = rnd(4);
+      if (kind === 0) lines[li] = `${l.slice(0, at)} ${vocab[rnd(vocab.length)]} ${l.slice(at)}`;
+      else if (kind === 1) lines[li] = l.slice(0, at) + l.slice(at + rnd(10));
+      else if (kind === 2) lines.splice(li, 1);
+      else lines.splice(li, 0, lines[rnd(lines.length)]!);
+    }
+    let rs: NftRuleset;
+    try {
+      rs = parseNftRuleset(lines.join('\n'));
+    } catch (err) {
+      assert.match((err as Error).message, /^line \d+: [^\n]+$/);
+      continue;
+    }
+    parsed++;
+    for (const [src, dst, port] of [[POD, '10.96.10.10', 80], [NODE_IP, '10.96.10.100', 80], [EXTERNAL, NODE_IP, 30080], ['198.51.100.7', '203.0.113.10', 443]] as const) {
+      const r = trace(rs, src, dst, port);
+      assert.ok(Math.abs(r.outcomes.reduce((n, o) => n + o.probability, 0) - 1) < 1e-9);
+    }
+  }
+  assert.ok(parsed > 20, `${parsed} mangled tables parsed`);
+});

@@ -3,6 +3,7 @@
 // takes it ("mark set mark or 0x00004000"). What is not understood becomes an "unknown"
 // statement holding the rest of the rule, so a rule that cannot be read is reported by the
 // tracer, never a crash.
+import { parseIP } from '../ip.ts';
 
 /** What a selector's values are, which decides how "10.0.0.0/8", "tcp" or "30000-32767" compare. */
 export type ValueType = 'addr' | 'proto' | 'port' | 'mark' | 'ctstate' | 'ctstatus' | 'fibtype' | 'number' | 'nfproto' | 'ethertype';
@@ -190,7 +191,7 @@ class Parser {
     const to = this.next('an address');
     const m = /^\[(.+)\]:(\d+)$/.exec(to) ?? /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(to);
     const addr = m ? m[1]! : to.replace(/^\[|\]$/g, '');
-    if (!/^[0-9a-fA-F.:]+$/.test(addr) || addr.includes('-')) throw new NotUnderstood(`${kind} to "${to}" (only a fixed address is modelled)`);
+    if (!parseIP(addr) || (m && Number(m[2]) > 65535)) throw new NotUnderstood(`${kind} to "${to}" (only a fixed address and port are modelled)`);
     this.natFlags();
     return { kind, addr, port: m ? Number(m[2]) : null, text: this.text(from) };
   }

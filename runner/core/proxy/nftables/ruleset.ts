@@ -134,13 +134,15 @@ class RulesetParser {
    */
   balanced(first: string, elementList = false): string {
     let text = first;
+    let depth = braceDepth(first);
     const start = this.n;
-    while (braceDepth(text) > 0) {
+    while (depth > 0) {
       const more = this.nextLine();
       if (more === null) this.fail('a "{" is never closed', start);
       text += elementList && !/[{,]$/.test(text) && !more.startsWith('}') ? `, ${more}` : ` ${more}`;
+      depth += braceDepth(more);
     }
-    if (braceDepth(text) < 0) this.fail('unbalanced "}"');
+    if (depth < 0) this.fail('unbalanced "}"');
     return text;
   }
 

@@ -10,7 +10,7 @@
 import { cidrContains, formatIP, isLoopback, isV4, joinHostPort, parseCIDR, parseIP, type IP } from '../ip.ts';
 import type { TraceOptions, TraceOutcome, TracePacket, TraceResult, TraceStep } from '../trace.ts';
 import { parseNumber, parseRuleText, type Element, type Expr, type Stmt, type Term, type ValueType, type Verdict } from './rule-expr.ts';
-import type { NftChain, NftRule, NftRuleset, NftSet, NftTable } from './ruleset.ts';
+import type { NftChain, NftRule, NftRuleset, NftTable } from './ruleset.ts';
 
 export interface NftTraceStep extends TraceStep {
   /** The table's family ("ip"); `table` is its name ("kube-proxy"). */
@@ -116,7 +116,7 @@ class NftTracer {
   private readonly proto: number;
   private readonly tables: NftTable[];
   private readonly stmts = new Map<NftRule, Stmt[]>();
-  private readonly indexes = new Map<NftSet, Map<string, SetIndex>>();
+  private readonly indexes = new Map<readonly Element[], Map<string, SetIndex>>();
   private readonly outcomes: TraceOutcome[] = [];
   private hook: Hook = 'prerouting';
 
@@ -239,17 +239,18 @@ class NftTracer {
     return el.key.length === atoms.length && el.key.every((k, i) => this.component(atoms[i]!, types[i]!, k));
   }
 
-  index(set: NftSet, types: ValueType[]): SetIndex {
+  /** Elements by their exact key (for these value types), and the prefixes and ranges to scan. */
+  index(elements: readonly Element[], types: ValueType[]): SetIndex {
     const sig = types.join(',');
-    let bySig = this.indexes.get(set);
+    let bySig = this.indexes.get(elements);
     if (!bySig) {
       bySig = new Map();
-      this.indexes.set(set, bySig);
+      this.indexes.set(elements, bySig);
     }
     let idx = bySig.get(sig);
     if (!idx) {
       idx = { exact: new Map(), other: [] };
-      for (const el of set.elements) {
+      for (const el of elements) {
         const parts = el.key.length === types.length ? el.key.map((k, i) => canonicalText(k, types[i]!)) : [null];
         if (parts.every((p) => p !== null)) {
           const k = parts.join(' . ');
@@ -272,10 +273,14 @@ class NftTracer {
       this.notes.add(`@${name} is not in table ${table.family} ${table.name} (lookups in it do not match)`);
       return null;
     }
-    const idx = this.index(set, types);
-    const hit = key !== null ? idx.exact.get(key) : undefined;
-    if (hit) return hit;
-    return idx.other.find((el) => this.elementHolds(el, atoms, types)) ?? null;
+    return this.find(set.elements, atoms, types);
+  }
+
+  find(elements: readonly Element[], atoms: Atom[], types: ValueType[]): Element | null {
+    const idx = this.index(elements, types);
+    const canonical = atoms.map(canonicalAtom);
+    const hit = canonical.every((c) => c !== null) ? idx.exact.get(canonical.join(' . ')) : undefined;
+    return hit ?? idx.other.find((el) => this.elementHolds(el, atoms, types)) ?? null;
   }
 
   /** Match statement: true, false. */
@@ -299,7 +304,7 @@ class NftTracer {
       if (!found && set && set.flags.includes('dynamic') && s.op === 'eq') {
         this.notes.add(`@${s.rhs.name} holds the clients that earlier packets put there (session affinity) and ${formatAtom(atoms[0]!, types[0]!)} is not in it: traced as a new client (pass --recent ${s.rhs.name} to trace a returning one)`);
       }
-    } else found = s.rhs.elements.some((el) => this.elementHolds(el, atoms, types));
+    } else found = this.find(s.rhs.elements, atoms, types) !== null;
     return s.op === 'eq' ? found : !found;
   }
 
@@ -330,7 +335,7 @@ class NftTracer {
           const types = s.expr.terms.map((t) => t.type);
           const keyText = atoms.map((a, i) => formatAtom(a, types[i]!)).join(' . ');
           const mapName = s.map.kind === 'set' ? `@${s.map.name}` : 'the verdict map';
-          const el = s.map.kind === 'set' ? this.lookup(table, s.map.name, atoms, types, st) : s.map.elements.find((e) => this.elementHolds(e, atoms, types)) ?? null;
+          const el = s.map.kind === 'set' ? this.lookup(table, s.map.name, atoms, types, st) : this.find(s.map.elements, atoms, types);
           b.st = st;
           if (!el) {
             record(`${mapName} has no element ${keyText}: next rule`);
