@@ -16,7 +16,7 @@ import { raiseInotifyLimits, recordHostSysctls } from './host-sysctls.ts';
 import { findKind, Kind } from './kind.ts';
 import { applyObjects, componentManifest, type ManifestVars } from './manifests.ts';
 import { deleteCluster } from './delete.ts';
-import { configuredProxyMode, proxyModeUnsupported } from './proxy-mode.ts';
+import { configuredProxyMode, NO_IPVS, proxyModeUnsupported } from './proxy-mode.ts';
 import type { ProxyMode } from '../proxy/mode.ts';
 import { clusterDir, kubeconfigPath, noteKindNetworkCreated, readRecord, removeClusterState, writeRecord, type ClusterRecord } from './state.ts';
 import { waitForNodesReady, waitForWorkloads } from './wait.ts';
@@ -177,7 +177,7 @@ async function installComponents(docker: Docker, kind: Kind, spec: ClusterSpec, 
 function hostIpvsUnsupported(engine: UpOptions['engine']): string | undefined {
   if (engine) return undefined;
   spawnSync('modprobe', ['-q', 'ip_vs'], { stdio: 'ignore' });
-  return existsSync('/proc/net/ip_vs') ? undefined : 'this kernel has no IP_VS support (modprobe ip_vs failed and /proc/net/ip_vs does not exist)';
+  return existsSync('/proc/net/ip_vs') ? undefined : NO_IPVS;
 }
 
 async function networkExists(docker: Docker, name: string): Promise<boolean> {

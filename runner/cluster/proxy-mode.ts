@@ -10,6 +10,8 @@ import { UserError } from '../errors.ts';
 import type { ProxyMode } from '../proxy/mode.ts';
 import { waitFor, HopelessError, failOnBrokenComponents } from './wait.ts';
 
+export const NO_IPVS = 'this kernel has no IP_VS support (modprobe ip_vs failed and /proc/net/ip_vs does not exist)';
+
 export const PROXY_CONFIGMAP = { namespace: 'kube-system', name: 'kube-proxy', key: 'config.conf' };
 export const PROXY_DAEMONSET = { namespace: 'kube-system', name: 'svclab-kube-proxy' };
 
@@ -33,7 +35,7 @@ export async function proxyModeUnsupported(docker: Docker, node: string, mode: P
   if (mode !== 'ipvs') return undefined;
   const has = async () => (await execIn(docker, node, ['sh', '-c', 'modprobe -q ip_vs 2>/dev/null; test -e /proc/net/ip_vs && echo yes || echo no'])).trim() === 'yes';
   if (await has()) return undefined;
-  return 'this kernel has no IP_VS support (modprobe ip_vs failed and /proc/net/ip_vs does not exist)';
+  return NO_IPVS;
 }
 
 /** What each proxy mode has left on a node, read on the node itself. */

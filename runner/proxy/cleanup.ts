@@ -18,14 +18,14 @@ export async function cleanupIptablesMode(exec: Exec, backend?: Backend): Promis
   return plan.removed;
 }
 
-async function cleanupMode(mode: ProxyMode, exec: Exec): Promise<string[]> {
-  if (mode === 'iptables') return cleanupIptablesMode(exec);
+async function cleanupMode(mode: ProxyMode, exec: Exec, backend?: Backend): Promise<string[]> {
+  if (mode === 'iptables') return cleanupIptablesMode(exec, backend);
   return (await modeImplementation(mode)).cleanup(exec);
 }
 
 /** Whether iptables mode left per-service chains in the nat table. */
-async function hasIptablesModeChains(exec: Exec): Promise<boolean> {
-  const ipt = newIptables(exec, await detectBackend(exec));
+async function hasIptablesModeChains(exec: Exec, backend: Backend): Promise<boolean> {
+  const ipt = newIptables(exec, backend);
   const nat = parseSaveTables(await ipt.save('nat')).get('nat');
   return [...(nat?.chains ?? [])].some(isServiceChainName);
 }
@@ -43,13 +43,15 @@ async function hasIpvsModeInterface(exec: Exec): Promise<boolean> {
  * its own traces (per-service chains; kube-ipvs0) show it ran here. A restart in the same
  * mode therefore keeps its rules in place.
  */
-export async function cleanupOtherModes(mode: ProxyMode, exec: Exec, log: (line: string) => void): Promise<void> {
+export async function cleanupOtherModes(mode: ProxyMode, exec: Exec, log: (line: string) => void, knownBackend?: Backend): Promise<void> {
+  // Picked once: the node's iptables backend does not change between the checks.
+  let backend = knownBackend;
   for (const other of PROXY_MODES) {
     if (other === mode) continue;
     try {
-      if (other === 'iptables' && !(await hasIptablesModeChains(exec))) continue;
+      if (other === 'iptables' && !(await hasIptablesModeChains(exec, (backend ??= await detectBackend(exec))))) continue;
       if (other === 'ipvs' && !(await hasIpvsModeInterface(exec))) continue;
-      const removed = await cleanupMode(other, exec);
+      const removed = await cleanupMode(other, exec, backend);
       if (removed.length) log(`removed ${removed.length} leftovers of ${other} mode: ${removed.slice(0, 5).join(', ')}${removed.length > 5 ? ', …' : ''}`);
     } catch (err) {
       log(`could not clean up ${other} mode's leftovers: ${(err as Error).message.split('\n')[0]}`);

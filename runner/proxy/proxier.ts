@@ -7,9 +7,8 @@ import { parseSaveTables, planJumpRules } from '../core/proxy/jump-rules.ts';
 import { nodePortAddressesFor, nodePortIPsFor, renderOptionsFor, type NodePortAddresses, type ProxySettings } from '../core/proxy/options.ts';
 import { isLargeCluster, renderRules, type RenderOptions, type RenderResult } from '../core/proxy/render.ts';
 import { healthCheckNodePorts, localReadyEndpoints } from '../core/proxy/service-health.ts';
-import { ProxyState } from '../core/proxy/tracker.ts';
-import { LABEL_TOPOLOGY_ZONE, type EndpointSlice, type Node, type Service } from '../core/proxy/types.ts';
-import { BoundedFrequencyRunner } from './bounded-runner.ts';
+import type { ProxyState } from '../core/proxy/tracker.ts';
+import { LABEL_TOPOLOGY_ZONE, type Node } from '../core/proxy/types.ts';
 import { cleanStaleUDPEntries } from './conntrack.ts';
 import type { Exec } from './exec.ts';
 import type { ProxyHealth } from './health.ts';
@@ -19,6 +18,7 @@ import type { ModeProxier } from './mode.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import type { Nfacct } from './nfacct.ts';
 import type { ServiceHealthServer } from './service-health.ts';
+import { SyncLoop } from './sync-loop.ts';
 
 /** Upstream proxyutil.FullSyncPeriod. */
 export const FULL_SYNC_PERIOD_MS = 60 * 60 * 1000;
@@ -48,16 +48,11 @@ export interface ProxierOptions {
   onSynced?: (r: { ok: boolean; full: boolean; result?: RenderResult }) => void;
 }
 
-export class Proxier implements ModeProxier {
+export class Proxier extends SyncLoop implements ModeProxier {
   readonly mode = 'iptables' as const;
-  readonly family: IPFamily;
-  readonly state: ProxyState;
   private readonly o: ProxierOptions;
-  private readonly runner: BoundedFrequencyRunner;
   private renderOptions: RenderOptions;
   private readonly nodePortAddresses: NodePortAddresses;
-  private servicesSynced = false;
-  private endpointSlicesSynced = false;
   private needFullSync = true;
   private lastFullSync = 0;
   private lastCleanup = 0;
@@ -68,56 +63,17 @@ export class Proxier implements ModeProxier {
    */
   private knownNatChains: Set<string> | null = null;
   private topologyZone: string | undefined;
-  private syncing: Promise<boolean> = Promise.resolve(true);
-  private stopped = false;
   private canaryTimer: NodeJS.Timeout | null = null;
   readonly warn: (key: string, message: string) => void;
 
   constructor(o: ProxierOptions) {
+    const warn = onceLogger(o.log);
+    super({ family: o.family ?? 'IPv4', nodeName: o.settings.nodeName, warn, metrics: o.metrics, health: o.health, minSyncPeriodMs: o.minSyncPeriodMs, retryIntervalMs: o.syncPeriodMs, maxIntervalMs: FULL_SYNC_PERIOD_MS });
     this.o = o;
-    this.family = o.family ?? 'IPv4';
-    this.warn = onceLogger(o.log);
-    this.state = new ProxyState(this.family, o.settings.nodeName, this.warn);
+    this.warn = warn;
     this.renderOptions = renderOptionsFor({ ...o.settings, randomFully: o.iptables.hasRandomFully }, o.node, this.family);
     this.nodePortAddresses = nodePortAddressesFor(o.settings, this.family, o.node);
     this.topologyZone = o.node?.metadata?.labels?.[LABEL_TOPOLOGY_ZONE];
-    this.runner = new BoundedFrequencyRunner(() => this.syncProxyRules(), o.minSyncPeriodMs, o.syncPeriodMs, FULL_SYNC_PERIOD_MS);
-  }
-
-  private get initialized(): boolean {
-    return this.servicesSynced && this.endpointSlicesSynced;
-  }
-
-  /** Queues a sync (upstream Proxier.Sync). */
-  sync(): void {
-    this.o.health?.queuedUpdate(this.family);
-    this.o.metrics?.lastQueuedTimestamp.set({ ip_family: this.family }, Date.now() / 1000);
-    this.runner.run();
-  }
-
-  onServiceUpdate(previous: Service | null, current: Service | null): void {
-    this.o.metrics?.serviceChangesTotal.inc();
-    const pending = this.state.onService(previous, current);
-    this.o.metrics?.serviceChangesPending.set(this.state.pendingServiceChanges);
-    if (pending && this.initialized) this.sync();
-  }
-
-  onEndpointSliceUpdate(slice: EndpointSlice, removed: boolean): void {
-    this.o.metrics?.endpointChangesTotal.inc();
-    const changed = this.state.onEndpointSlice(slice, removed);
-    this.o.metrics?.endpointChangesPending.set(this.state.pendingEndpointChanges);
-    if (changed && this.initialized) this.sync();
-  }
-
-  /** Called once each when the first lists arrive; each syncs unconditionally, like upstream. */
-  onServicesSynced(): Promise<boolean> {
-    this.servicesSynced = true;
-    return this.syncProxyRules();
-  }
-
-  onEndpointSlicesSynced(): Promise<boolean> {
-    this.endpointSlicesSynced = true;
-    return this.syncProxyRules();
   }
 
   /** This node changed: a new topology zone makes the next sync a full one. */
@@ -128,7 +84,7 @@ export class Proxier implements ModeProxier {
       this.topologyZone = zone;
       this.renderOptions = { ...this.renderOptions, topologyLabels: zone === undefined ? {} : { [LABEL_TOPOLOGY_ZONE]: zone } };
       this.needFullSync = true;
-      this.sync();
+      this.queueSync();
     }
   }
 
@@ -152,14 +108,7 @@ export class Proxier implements ModeProxier {
     if (this.canaryTimer) clearTimeout(this.canaryTimer);
   }
 
-  /** One sync; syncs never overlap. Resolves false when it failed (a retry is scheduled). */
-  syncProxyRules(): Promise<boolean> {
-    const next = this.syncing.then(() => this.doSync());
-    this.syncing = next.catch(() => false);
-    return next;
-  }
-
-  private async doSync(): Promise<boolean> {
+  protected async doSync(): Promise<boolean> {
     if (!this.initialized || this.stopped) return true;
     const started = performance.now();
     const full = this.needFullSync || Date.now() - this.lastFullSync > FULL_SYNC_PERIOD_MS;

@@ -192,7 +192,7 @@ export async function runProxy(o: RunProxyOptions): Promise<RunningProxy> {
     }
   }
   // Only once the mode's proxier exists (it has touched no rule yet): the current mode's rules stay if it is refused.
-  await cleanupOtherModes(mode, exec, o.log);
+  await cleanupOtherModes(mode, exec, o.log, backend);
   const p = proxier;
   o.log(`${mode === 'iptables' ? `using iptables-${backend}` : `proxy mode ${mode}`}; syncPeriod=${o.syncPeriodMs / 1000}s minSyncPeriod=${o.minSyncPeriodMs / 1000}s node=${settings.nodeName}`);
   p.start();

@@ -11,7 +11,8 @@ export interface KubeObjectLike {
   metadata?: { name?: string; namespace?: string };
 }
 
-export function renderSnapshot(objects: KubeObjectLike[], settings: ProxySettings, warn: Warn, family: IPFamily = 'IPv4'): RenderResult {
+/** A fixed set of API objects as a proxier's change tracker holds them after one update, and this node's Node. */
+export function loadSnapshot(objects: KubeObjectLike[], settings: ProxySettings, warn: Warn, family: IPFamily = 'IPv4'): { state: ProxyState; node: Node | null } {
   const state = new ProxyState(family, settings.nodeName, warn);
   let node: Node | null = null;
   for (const obj of objects) {
@@ -22,6 +23,11 @@ export function renderSnapshot(objects: KubeObjectLike[], settings: ProxySetting
     } else if (obj.kind !== 'Namespace') warn(`kind:${obj.apiVersion}/${obj.kind}`, `ignoring ${obj.apiVersion}/${obj.kind} objects (kube-proxy reads v1 Services, discovery.k8s.io/v1 EndpointSlices and v1 Nodes)`);
   }
   state.update();
+  return { state, node };
+}
+
+export function renderSnapshot(objects: KubeObjectLike[], settings: ProxySettings, warn: Warn, family: IPFamily = 'IPv4'): RenderResult {
+  const { state, node } = loadSnapshot(objects, settings, warn, family);
   const options = renderOptionsFor(settings, node, family);
   return renderRules({ servicePorts: state.servicePorts(), endpointsFor: (k) => state.endpointsFor(k) }, options, { full: true });
 }

@@ -13,10 +13,9 @@ import { ipvsadm as ipvsadmLine } from '../../core/proxy/ipvs/virtual-servers.ts
 import type { IPFamily } from '../../core/proxy/ip.ts';
 import type { ProxySettings } from '../../core/proxy/options.ts';
 import { healthCheckNodePorts, localReadyEndpoints } from '../../core/proxy/service-health.ts';
-import { ProxyState } from '../../core/proxy/tracker.ts';
-import { LABEL_TOPOLOGY_ZONE, type EndpointSlice, type Node, type Service } from '../../core/proxy/types.ts';
+import type { ProxyState } from '../../core/proxy/tracker.ts';
+import { LABEL_TOPOLOGY_ZONE, type Node } from '../../core/proxy/types.ts';
 import { oneLine } from '../../errors.ts';
-import { BoundedFrequencyRunner } from '../bounded-runner.ts';
 import { cleanStaleUDPEntries } from '../conntrack.ts';
 import type { Exec } from '../exec.ts';
 import type { ProxyHealth } from '../health.ts';
@@ -27,6 +26,7 @@ import type { ProxyMetrics } from '../metrics.ts';
 import type { ServiceHealthServer } from '../service-health.ts';
 import { addressPlan, ensureDevice, ensureJumpRules, readAddresses, syncIpsets } from './apply.ts';
 import type { IpLinks, Ipset, Ipvsadm } from './tools.ts';
+import { SyncLoop } from '../sync-loop.ts';
 
 /** Upstream rsCheckDeleteInterval: how often draining real servers are looked at. */
 export const GRACEFUL_CHECK_MS = 60_000;
@@ -53,73 +53,31 @@ export interface IpvsProxierOptions {
   onSynced?: (r: { ok: boolean; result?: IpvsRenderResult }) => void;
 }
 
-export class IpvsProxier implements ModeProxier {
+export class IpvsProxier extends SyncLoop implements ModeProxier {
   readonly mode = 'ipvs' as const;
-  readonly family: IPFamily;
-  readonly state: ProxyState;
   private readonly o: IpvsProxierOptions;
-  private readonly runner: BoundedFrequencyRunner;
-  private servicesSynced = false;
-  private endpointSlicesSynced = false;
   private initialSync = true;
   private topologyLabels: Record<string, string>;
   private node: Node | null;
   /** Real servers draining at weight 0, by upstream's unique name ("VIP:PORT/PROTO/RIP:RPORT"). */
   private readonly graceful = new Map<string, Removal>();
-  private syncing: Promise<boolean> = Promise.resolve(true);
-  private stopped = false;
   private gracefulTimer: NodeJS.Timeout | null = null;
   readonly warn: (key: string, message: string) => void;
 
   constructor(o: IpvsProxierOptions) {
+    const warn = onceLogger(o.log);
+    // Upstream: NewBoundedFrequencyRunner(minSyncPeriod, syncPeriod, syncPeriod).
+    super({ family: o.family ?? 'IPv4', nodeName: o.settings.nodeName, warn, metrics: o.metrics, health: o.health, minSyncPeriodMs: o.minSyncPeriodMs, retryIntervalMs: o.syncPeriodMs, maxIntervalMs: o.syncPeriodMs });
     this.o = o;
-    this.family = o.family ?? 'IPv4';
-    this.warn = onceLogger(o.log);
-    this.state = new ProxyState(this.family, o.settings.nodeName, this.warn);
+    this.warn = warn;
     this.node = o.node;
     const zone = o.node?.metadata?.labels?.[LABEL_TOPOLOGY_ZONE];
     this.topologyLabels = zone === undefined ? {} : { [LABEL_TOPOLOGY_ZONE]: zone };
-    // Upstream: NewBoundedFrequencyRunner(minSyncPeriod, syncPeriod, syncPeriod).
-    this.runner = new BoundedFrequencyRunner(() => this.syncProxyRules(), o.minSyncPeriodMs, o.syncPeriodMs, o.syncPeriodMs);
-  }
-
-  private get initialized(): boolean {
-    return this.servicesSynced && this.endpointSlicesSynced;
   }
 
   /** The real servers being drained now. */
   get draining(): string[] {
     return [...this.graceful.keys()].sort();
-  }
-
-  sync(): void {
-    this.o.health?.queuedUpdate(this.family);
-    this.o.metrics?.lastQueuedTimestamp.set({ ip_family: this.family }, Date.now() / 1000);
-    this.runner.run();
-  }
-
-  onServiceUpdate(previous: Service | null, current: Service | null): void {
-    this.o.metrics?.serviceChangesTotal.inc();
-    const pending = this.state.onService(previous, current);
-    this.o.metrics?.serviceChangesPending.set(this.state.pendingServiceChanges);
-    if (pending && this.initialized) this.sync();
-  }
-
-  onEndpointSliceUpdate(slice: EndpointSlice, removed: boolean): void {
-    this.o.metrics?.endpointChangesTotal.inc();
-    const changed = this.state.onEndpointSlice(slice, removed);
-    this.o.metrics?.endpointChangesPending.set(this.state.pendingEndpointChanges);
-    if (changed && this.initialized) this.sync();
-  }
-
-  onServicesSynced(): Promise<boolean> {
-    this.servicesSynced = true;
-    return this.syncProxyRules();
-  }
-
-  onEndpointSlicesSynced(): Promise<boolean> {
-    this.endpointSlicesSynced = true;
-    return this.syncProxyRules();
   }
 
   /** Upstream OnTopologyChange: a new zone label means a sync. */
@@ -130,7 +88,7 @@ export class IpvsProxier implements ModeProxier {
     const zone = node.metadata?.labels?.[LABEL_TOPOLOGY_ZONE];
     if (zone !== this.topologyLabels[LABEL_TOPOLOGY_ZONE]) {
       this.topologyLabels = zone === undefined ? {} : { [LABEL_TOPOLOGY_ZONE]: zone };
-      this.sync();
+      this.queueSync();
     }
   }
 
@@ -156,13 +114,7 @@ export class IpvsProxier implements ModeProxier {
   }
 
   /** One sync; syncs never overlap. Resolves false when it failed (retried after the sync period). */
-  syncProxyRules(): Promise<boolean> {
-    const next = this.syncing.then(() => this.doSync());
-    this.syncing = next.catch(() => false);
-    return next;
-  }
-
-  private async doSync(): Promise<boolean> {
+  protected async doSync(): Promise<boolean> {
     if (!this.initialized || this.stopped) return true;
     const started = performance.now();
     const update = this.state.update();

@@ -12,10 +12,8 @@ import { emptyTable } from '../../core/proxy/nftables/render.ts';
 import { NftSyncState, buildSyncTransaction, nftFamily, staleChainsTransaction, type ExistingObjects, type NftRenderOptions, type SyncResult } from '../../core/proxy/nftables/sync.ts';
 import type { Transaction } from '../../core/proxy/nftables/transaction.ts';
 import type { ProxySettings } from '../../core/proxy/options.ts';
-import { ProxyState } from '../../core/proxy/tracker.ts';
-import { LABEL_TOPOLOGY_ZONE, type EndpointSlice, type Node, type Service } from '../../core/proxy/types.ts';
+import { LABEL_TOPOLOGY_ZONE, type Node } from '../../core/proxy/types.ts';
 import { UserError } from '../../errors.ts';
-import { BoundedFrequencyRunner } from '../bounded-runner.ts';
 import { cleanStaleUDPEntries } from '../conntrack.ts';
 import type { Exec } from '../exec.ts';
 import type { ProxyHealth } from '../health.ts';
@@ -25,6 +23,7 @@ import type { ProxyMetrics } from '../metrics.ts';
 import { FULL_SYNC_PERIOD_MS } from '../proxier.ts';
 import type { NftablesMetrics } from './metrics.ts';
 import { NftRunError, type Nft } from './nft.ts';
+import { SyncLoop } from '../sync-loop.ts';
 
 export interface FamilyProxierOptions {
   family: IPFamily;
@@ -56,63 +55,26 @@ interface Known {
   affinitySets: Set<string>;
 }
 
-export class FamilyProxier {
-  readonly family: IPFamily;
-  readonly state: ProxyState;
+export class FamilyProxier extends SyncLoop {
   readonly sync = new NftSyncState();
   private readonly o: FamilyProxierOptions;
-  private readonly runner: BoundedFrequencyRunner;
   private readonly now: () => number;
   private options: NftRenderOptions;
   private serviceCIDRs: string[] = [];
   private topologyZone: string | undefined;
-  private servicesSynced = false;
-  private endpointSlicesSynced = false;
   private needFullSync = true;
   private lastFullSync = 0;
   private known: Known | null = null;
-  private syncing: Promise<boolean> = Promise.resolve(true);
-  private stopped = false;
   /** The last main transaction built (run, or skipped when empty). */
   lastTransaction: Transaction | null = null;
 
   constructor(o: FamilyProxierOptions) {
+    // The change metrics are counted once for both families, by NftablesProxier.
+    super({ family: o.family, nodeName: o.settings.nodeName, warn: o.warn, metrics: o.metrics, health: o.health, minSyncPeriodMs: o.minSyncPeriodMs, retryIntervalMs: o.syncPeriodMs, maxIntervalMs: FULL_SYNC_PERIOD_MS, now: o.now, countChanges: false });
     this.o = o;
-    this.family = o.family;
     this.now = o.now ?? Date.now;
-    this.state = new ProxyState(this.family, o.settings.nodeName, o.warn);
     this.options = nftRenderOptionsFor(o.settings, o.node, this.family, []);
     this.topologyZone = o.node?.metadata?.labels?.[LABEL_TOPOLOGY_ZONE];
-    this.runner = new BoundedFrequencyRunner(() => this.syncProxyRules(), o.minSyncPeriodMs, o.syncPeriodMs, FULL_SYNC_PERIOD_MS);
-  }
-
-  private get initialized(): boolean {
-    return this.servicesSynced && this.endpointSlicesSynced;
-  }
-
-  /** Queues a sync (upstream Proxier.Sync). */
-  queueSync(): void {
-    this.o.health?.queuedUpdate(this.family);
-    this.o.metrics?.lastQueuedTimestamp.set({ ip_family: this.family }, this.now() / 1000);
-    this.runner.run();
-  }
-
-  onServiceUpdate(previous: Service | null, current: Service | null): void {
-    if (this.state.onService(previous, current) && this.initialized) this.queueSync();
-  }
-
-  onEndpointSliceUpdate(slice: EndpointSlice, removed: boolean): void {
-    if (this.state.onEndpointSlice(slice, removed) && this.initialized) this.queueSync();
-  }
-
-  onServicesSynced(): Promise<boolean> {
-    this.servicesSynced = true;
-    return this.syncProxyRules();
-  }
-
-  onEndpointSlicesSynced(): Promise<boolean> {
-    this.endpointSlicesSynced = true;
-    return this.syncProxyRules();
   }
 
   /** A new topology zone makes the next sync a full one (upstream OnTopologyChange). */
@@ -147,14 +109,7 @@ export class FamilyProxier {
     this.runner.stop();
   }
 
-  /** One sync; syncs never overlap. Resolves false when it failed (a full-sync retry is scheduled). */
-  syncProxyRules(): Promise<boolean> {
-    const next = this.syncing.then(() => this.doSync());
-    this.syncing = next.catch(() => false);
-    return next;
-  }
-
-  private async doSync(): Promise<boolean> {
+  protected async doSync(): Promise<boolean> {
     if (!this.initialized || this.stopped) return true;
     const started = performance.now();
     const start = this.now();

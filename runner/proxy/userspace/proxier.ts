@@ -7,14 +7,12 @@
 import { canonicalIP, joinHostPort } from '../../core/proxy/ip.ts';
 import { primaryNodeIP, type ProxySettings } from '../../core/proxy/options.ts';
 import type { ServicePortInfo } from '../../core/proxy/service-port.ts';
-import { ProxyState } from '../../core/proxy/tracker.ts';
-import type { EndpointSlice, Node, Service } from '../../core/proxy/types.ts';
+import type { Node } from '../../core/proxy/types.ts';
 import { portalOptionsFor } from '../../core/proxy/userspace/addresses.ts';
 import { RoundRobinBalancer } from '../../core/proxy/userspace/balancer.ts';
 import { planUserspaceJumps } from '../../core/proxy/userspace/jumps.ts';
 import { PortRangeAllocator } from '../../core/proxy/userspace/port-range.ts';
 import { proxiable, renderPortals } from '../../core/proxy/userspace/portals.ts';
-import { BoundedFrequencyRunner } from '../bounded-runner.ts';
 import type { Exec } from '../exec.ts';
 import type { ProxyHealth } from '../health.ts';
 import type { Iptables } from '../iptables.ts';
@@ -26,6 +24,7 @@ import { holdPort, type HeldPort } from './port-holder.ts';
 import type { PickEndpoint, ProxySocket } from './socket.ts';
 import { TcpProxySocket } from './tcp-socket.ts';
 import { UdpProxySocket } from './udp-socket.ts';
+import { SyncLoop } from '../sync-loop.ts';
 
 export interface UserspaceProxierOptions {
   settings: ProxySettings;
@@ -53,9 +52,8 @@ interface Proxied {
 
 const FAMILY = 'IPv4';
 
-export class UserspaceProxier implements ModeProxier {
+export class UserspaceProxier extends SyncLoop implements ModeProxier {
   readonly mode = 'userspace' as const;
-  readonly state: ProxyState;
   readonly balancer: RoundRobinBalancer;
   private readonly o: UserspaceProxierOptions;
   private readonly warn: (key: string, message: string) => void;
@@ -63,63 +61,24 @@ export class UserspaceProxier implements ModeProxier {
   /** "TCP/:30080" or "TCP/203.0.113.7:80" → the service port holding it. */
   private readonly held = new Map<string, { owner: string; port: HeldPort }>();
   private readonly allocator: PortRangeAllocator | null;
-  private readonly runner: BoundedFrequencyRunner;
   private node: Node | null;
-  private servicesSynced = false;
-  private endpointSlicesSynced = false;
-  private syncing: Promise<boolean> = Promise.resolve(true);
-  private stopped = false;
   private lastRules = '';
   private lastRulesAt = 0;
 
   constructor(o: UserspaceProxierOptions) {
+    const warn = onceLogger(o.log);
+    // Upstream resynced every syncPeriod (re-ensuring every rule), retrying as often.
+    super({ family: FAMILY, nodeName: o.settings.nodeName, warn, metrics: o.metrics, health: o.health, minSyncPeriodMs: o.minSyncPeriodMs, retryIntervalMs: o.syncPeriodMs, maxIntervalMs: o.syncPeriodMs });
     this.o = o;
-    this.warn = onceLogger(o.log);
-    this.state = new ProxyState(FAMILY, o.settings.nodeName, this.warn);
+    this.warn = warn;
     this.balancer = o.balancer ?? new RoundRobinBalancer();
     this.allocator = o.userspace.portRange ? new PortRangeAllocator(o.userspace.portRange) : null;
     this.node = o.node;
-    // Upstream resynced every syncPeriod (re-ensuring every rule), retrying as often.
-    this.runner = new BoundedFrequencyRunner(() => this.syncProxyRules(), o.minSyncPeriodMs, o.syncPeriodMs, o.syncPeriodMs);
-  }
-
-  private get initialized(): boolean {
-    return this.servicesSynced && this.endpointSlicesSynced;
   }
 
   /** The ports the proxy listens on now, per service port key. */
   proxyPorts(): Map<string, number> {
     return new Map([...this.proxied].map(([k, p]) => [k, p.socket.port]));
-  }
-
-  sync(): void {
-    this.o.health?.queuedUpdate(FAMILY);
-    this.o.metrics?.lastQueuedTimestamp.set({ ip_family: FAMILY }, Date.now() / 1000);
-    this.runner.run();
-  }
-
-  onServiceUpdate(previous: Service | null, current: Service | null): void {
-    this.o.metrics?.serviceChangesTotal.inc();
-    const pending = this.state.onService(previous, current);
-    this.o.metrics?.serviceChangesPending.set(this.state.pendingServiceChanges);
-    if (pending && this.initialized) this.sync();
-  }
-
-  onEndpointSliceUpdate(slice: EndpointSlice, removed: boolean): void {
-    this.o.metrics?.endpointChangesTotal.inc();
-    const changed = this.state.onEndpointSlice(slice, removed);
-    this.o.metrics?.endpointChangesPending.set(this.state.pendingEndpointChanges);
-    if (changed && this.initialized) this.sync();
-  }
-
-  onServicesSynced(): Promise<boolean> {
-    this.servicesSynced = true;
-    return this.syncProxyRules();
-  }
-
-  onEndpointSlicesSynced(): Promise<boolean> {
-    this.endpointSlicesSynced = true;
-    return this.syncProxyRules();
   }
 
   onNode(node: Node | null): void {
@@ -128,7 +87,7 @@ export class UserspaceProxier implements ModeProxier {
     if (node) this.node = node;
     if (node && primaryNodeIP(FAMILY, node, '0.0.0.0') !== before) {
       this.lastRules = '';
-      this.sync();
+      this.queueSync();
     }
   }
 
@@ -160,13 +119,7 @@ export class UserspaceProxier implements ModeProxier {
     this.held.clear();
   }
 
-  syncProxyRules(): Promise<boolean> {
-    const next = this.syncing.then(() => this.doSync());
-    this.syncing = next.catch(() => false);
-    return next;
-  }
-
-  private async doSync(): Promise<boolean> {
+  protected async doSync(): Promise<boolean> {
     if (!this.initialized || this.stopped) return true;
     const started = performance.now();
     const update = this.state.update();

@@ -4,10 +4,9 @@
 // placeholders: the n-th TCP or UDP service port, in namespace/name:port/PROTOCOL order,
 // gets port PLACEHOLDER_BASE + n (the start of Linux's default ephemeral port range,
 // where the kernel would pick them). Same objects, same output.
-import type { KubeObjectLike } from '../snapshot.ts';
+import { loadSnapshot, type KubeObjectLike } from '../snapshot.ts';
 import type { ProxySettings } from '../options.ts';
-import { ProxyState } from '../tracker.ts';
-import type { EndpointSlice, Node, Service, Warn } from '../types.ts';
+import type { Warn } from '../types.ts';
 import { portalOptionsFor } from './addresses.ts';
 import { proxiable, renderPortals, type PortalRenderResult } from './portals.ts';
 import type { ServicePortInfo } from '../service-port.ts';
@@ -21,16 +20,7 @@ export function placeholderProxyPorts(servicePorts: readonly ServicePortInfo[]):
 }
 
 export function renderUserspaceSnapshot(objects: KubeObjectLike[], settings: ProxySettings, warn: Warn): PortalRenderResult {
-  const state = new ProxyState('IPv4', settings.nodeName, warn);
-  let node: Node | null = null;
-  for (const obj of objects) {
-    if (obj.kind === 'Service' && obj.apiVersion === 'v1') state.onService(null, obj as Service);
-    else if (obj.kind === 'EndpointSlice' && obj.apiVersion === 'discovery.k8s.io/v1') state.onEndpointSlice(obj as EndpointSlice, false);
-    else if (obj.kind === 'Node' && obj.apiVersion === 'v1') {
-      if (obj.metadata?.name === settings.nodeName) node = obj as Node;
-    } else if (obj.kind !== 'Namespace') warn(`kind:${obj.apiVersion}/${obj.kind}`, `ignoring ${obj.apiVersion}/${obj.kind} objects (kube-proxy reads v1 Services, discovery.k8s.io/v1 EndpointSlices and v1 Nodes)`);
-  }
-  state.update();
+  const { state, node } = loadSnapshot(objects, settings, warn);
   const servicePorts = state.servicePorts();
   for (const sp of servicePorts) if (!proxiable(sp)) warn(`userspace-proto:${sp.key}`, `${sp.name} is ${sp.protocol}: the userspace proxy carries only TCP and UDP; no rules for it`);
   return renderPortals(servicePorts, placeholderProxyPorts(servicePorts), portalOptionsFor(settings, node, settings.localAddresses));
