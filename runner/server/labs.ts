@@ -89,6 +89,9 @@ export class LabSessions {
 
   /** Puts the lab back to its setup state; its tasks go back to pending. */
   async reset(learnerId: string, cluster: string, labId: string): Promise<void> {
+    // The old loop goes: a pass begun before the reset would record the old states again,
+    // and its memory of the last states would hide tasks that still pass after the reset.
+    this.unwatch(learnerId, labId);
     await this.engine.resetLab(cluster, labId);
     await this.store.resetLab(learnerId, labId);
     const lab = await this.engine.loadLab(labId);
@@ -103,6 +106,12 @@ export class LabSessions {
     const tasks = await this.watchers.get(this.key(learnerId, labId))!.checkNow();
     await this.record(learnerId, lab, tasks);
     return this.states(learnerId, lab);
+  }
+
+  private unwatch(learnerId: string, labId: string): void {
+    const key = this.key(learnerId, labId);
+    this.watchers.get(key)?.stop();
+    this.watchers.delete(key);
   }
 
   /** Stops every loop of a learner (e.g. their cluster is being recreated). */

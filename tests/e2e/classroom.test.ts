@@ -175,13 +175,14 @@ describe('classroom mode in the browser', { concurrency: false }, () => {
     await teacher.locator('.ins-detail button', { hasText: 'Ask to take over' }).waitFor({ timeout: 10_000 });
   });
 
-  test('reset puts the learner\'s task back to pending, on the grid and on their page', async () => {
+  test('reset takes the learner\'s task back from passed, on the grid and on their page, and it stays undone', async () => {
     await teacher.locator('.ins-detail button', { hasText: 'Reset lab: clusterip' }).click();
-    await teacher.locator(`tr[data-learner="Ada"] td[data-task="${CELL}"][data-state="pending"]`).waitFor({ timeout: 120_000 });
-    await ctx.Ada.page!.locator('.lab-tasks li[data-task="create-deployment"][data-state="pending"]').waitFor({ timeout: 30_000 });
-    // The lab's setup is back: the deployment is gone, so the check keeps it pending.
+    // Pending at once, then failing with the check's reason: the lab's setup is back and
+    // the learner's deployment is gone.
+    await teacher.locator(`tr[data-learner="Ada"] td[data-task="${CELL}"][data-state="failing"]`).waitFor({ timeout: 120_000 });
+    await ctx.Ada.page!.locator('.lab-tasks li[data-task="create-deployment"][data-state="failing"]').waitFor({ timeout: 30_000 });
     await teacher.waitForTimeout(9000);
-    assert.notEqual(await cell('Ada').getAttribute('data-state'), 'passed', 'the next checks do not pass it again');
+    assert.equal(await cell('Ada').getAttribute('data-state'), 'failing', 'the next checks do not pass it again');
   });
 
   test('the CSV gradebook downloaded from the dashboard has both learners', async () => {
