@@ -4,7 +4,9 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { oneLine } from '../errors.ts';
-import { evaluateAnswer } from '../core/grade/answer.ts';
+import { evaluateAnswer, evaluateAnswerAnyOf, evaluateMeasurement } from '../core/grade/answer.ts';
+import { servicePortNames } from '../core/proxy/nftables/names.ts';
+import { modesPresent, nodeModeTraces } from '../cluster/proxy-mode.ts';
 import { evaluateDns, parseDig, type DnsExpectation } from '../core/grade/dns.ts';
 import { chainsOf, evaluateIptables, pickPort, type NodeRules } from '../core/grade/iptables.ts';
 import { evaluateObject, type ObjectObservation } from '../core/grade/object.ts';
@@ -182,19 +184,66 @@ export async function expectedAnswer(c: AnswerCheck, env: CheckEnv): Promise<str
     return String((await serviceEndpoints(env.round, svc.namespace, svc.name)).filter((x) => x.ready).length);
   }
   if (e.natRuleCount) {
-    const nodes = selectNodes(await env.round.nodes(), e.natRuleCount.node ?? 'worker');
-    const node = nodes[0];
+    const node = selectNodes(await env.round.nodes(), e.natRuleCount.node ?? 'worker')[0];
     if (!node) return undefined;
-    const dump = await env.round.rules(node.name);
-    return String(dump.tables.find((t) => t.name === 'nat')?.chains.reduce((a, ch) => a + ch.rules.length, 0) ?? 0);
+    const chains = (await env.round.rules(node.name)).tables.find((t) => t.name === 'nat')?.chains ?? [];
+    const chain = e.natRuleCount.chain;
+    return String(chains.filter((ch) => !chain || ch.name === chain).reduce((a, ch) => a + ch.rules.length, 0));
+  }
+  if (e.serviceNatRules) {
+    const { namespace, name } = splitName(e.serviceNatRules, env.lab.namespace);
+    const node = selectNodes(await env.round.nodes(), 'worker')[0];
+    if (!node || !(await readService(env.round, e.serviceNatRules, env.lab.namespace))) return undefined;
+    const named = new RegExp(`^${`${namespace}/${name}`.replace(/[.]/g, '\\.')}(?:[: ]|$)`);
+    const chains = (await env.round.rules(node.name)).tables.find((t) => t.name === 'nat')?.chains ?? [];
+    return String(chains.reduce((a, ch) => a + ch.rules.filter((r) => named.test(r.args[r.args.indexOf('--comment') + 1] ?? '')).length, 0));
+  }
+  if (e.proxyMode) {
+    const node = selectNodes(await env.round.nodes(), e.proxyMode.node ?? 'worker')[0];
+    if (!node) return undefined;
+    const modes = modesPresent(await nodeModeTraces(env.round.cluster.docker, node.name));
+    return modes.length === 1 ? modes[0] : undefined;
+  }
+  if (e.nftServiceChain) {
+    const o = await readService(env.round, e.nftServiceChain, env.lab.namespace);
+    if (!o) return undefined;
+    const svc = serviceView(o);
+    const p = pickPort(svc, e.port);
+    return p ? servicePortNames(`${svc.namespace}/${svc.name}`, p.name, p.protocol.toLowerCase()).clusterPolicy : undefined;
   }
   return undefined;
+}
+
+/** The median TCP connect time, in ms, of `n` new connections from the toolbox pod. */
+async function medianConnectMs(cluster: LabCluster, host: string, port: number, n = 31): Promise<number | undefined> {
+  const r = await cluster.inPod(`for i in $(seq ${n}); do curl -s -o /dev/null --connect-timeout 2 -w '%{time_connect}\\n' http://${host}:${port}/; done`, n * 3000);
+  const times = r.out.split('\n').map(Number).filter((t) => Number.isFinite(t) && t > 0).sort((a, b) => a - b);
+  return times.length >= n / 2 ? times[Math.floor(times.length / 2)]! * 1000 : undefined;
+}
+
+/** The addresses of the node the toolbox pod runs on: its InternalIP and its pod bridge's. */
+async function toolboxNodeAddresses(env: CheckEnv): Promise<string[] | undefined> {
+  const [pod] = (await env.round.cluster.list('Pod', 'svclab', 'app.kubernetes.io/name=svclab-toolbox')).filter((p) => (p.status as { phase?: string } | undefined)?.phase === 'Running');
+  const nodeName = (pod?.spec as { nodeName?: string } | undefined)?.nodeName;
+  if (!nodeName) return undefined;
+  const out = await env.round.cluster.onNode(nodeName, "ip -4 -o addr show | awk '{print $4}' | cut -d/ -f1");
+  return out.split('\n').map((a) => a.trim()).filter((a) => a && !a.startsWith('127.'));
 }
 
 async function answerCheck(c: AnswerCheck, env: CheckEnv): Promise<Verdict> {
   const given = env.answers[env.taskId];
   if (given === undefined || given.trim() === '') return evaluateAnswer(c, given, undefined);
-  return evaluateAnswer(c, given, await expectedAnswer(c, env), c.expect.natRuleCount ? (c.expect.natRuleCount.tolerance ?? 0.1) : 0);
+  const e = c.expect;
+  if (e.firstPacketMs) {
+    const o = await readService(env.round, e.firstPacketMs.service, env.lab.namespace);
+    const svc = o && serviceView(o);
+    const p = svc && pickPort(svc, e.firstPacketMs.port);
+    const ms = svc?.clusterIP && svc.clusterIP !== 'None' && p ? await medianConnectMs(env.round.cluster, svc.clusterIP, p.port) : undefined;
+    return evaluateMeasurement(c, given, ms, e.firstPacketMs.factor);
+  }
+  // "10.244.1.1:43512" as curl's echo reply prints it is the address 10.244.1.1.
+  if (e.toolboxNodeAddress) return evaluateAnswerAnyOf(c, given.trim().replace(/:\d+$/, ''), await toolboxNodeAddresses(env));
+  return evaluateAnswer(c, given, await expectedAnswer(c, env), e.natRuleCount ? (e.natRuleCount.tolerance ?? 0.1) : 0);
 }
 
 /** What a lab's script check receives. */
@@ -205,13 +254,15 @@ export interface ScriptContext {
   inPod(cmd: string): Promise<{ code: number; out: string }>;
   nodes(): Promise<NodeInfo[]>;
   iptablesSave(node: string): Promise<string>;
+  /** sh -c on a node (its container), as root: what a node shell would print. */
+  onNode(node: string, cmd: string): Promise<string>;
 }
 
 async function scriptCheck(file: string, env: CheckEnv): Promise<Verdict> {
   const mod = (await import(pathToFileURL(join(env.lab.dir, file)).href)) as { default?: (ctx: ScriptContext) => Promise<Verdict> };
   if (typeof mod.default !== 'function') return fail(`The lab's check ${file} exports no default function.`, `实验的检查脚本 ${file} 没有导出默认函数。`);
   const cl = env.round.cluster;
-  const v = await mod.default({ lab: env.lab.id, namespace: env.lab.namespace, kubectl: (a) => cl.kubectl(a), inPod: (cmd) => cl.inPod(cmd), nodes: () => env.round.nodes(), iptablesSave: (n) => cl.iptablesSave(n) });
+  const v = await mod.default({ lab: env.lab.id, namespace: env.lab.namespace, kubectl: (a) => cl.kubectl(a), inPod: (cmd) => cl.inPod(cmd), nodes: () => env.round.nodes(), iptablesSave: (n) => cl.iptablesSave(n), onNode: (n, cmd) => cl.onNode(n, cmd) });
   return v?.pass ? { pass: true } : { pass: false, reason: v?.reason ?? { en: `${file} failed.`, zh: `${file} 未通过。` } };
 }
 

@@ -107,6 +107,11 @@ export class LabCluster {
     return execIn(this.docker, node, ['iptables-save', ...(table ? ['-t', table] : [])]);
   }
 
+  /** sh -c in a node's container (what `node-shell NODE` gives the learner). */
+  async onNode(node: string, cmd: string): Promise<string> {
+    return execIn(this.docker, node, ['sh', '-c', cmd]);
+  }
+
   /** The toolbox pod's IP (the source address of in-cluster traffic checks). */
   async toolboxIP(): Promise<string | undefined> {
     const pods = await this.list('Pod', 'svclab', 'app.kubernetes.io/name=svclab-toolbox');

@@ -55,12 +55,16 @@ export async function setAnswer(cluster: string, id: string, task: string, value
 }
 
 /** One pass over the lab: passed tasks, the first unfinished one failing with its reason, the rest pending. */
-export async function taskStates(cluster: LabCluster, lab: LoadedLab): Promise<TaskStatus[]> {
+export async function taskStates(cluster: LabCluster, lab: LoadedLab, kept: ReadonlySet<string> = new Set()): Promise<TaskStatus[]> {
   const round = new Round(cluster);
   const answers = await readAnswers(cluster.name, lab.id);
   const states: TaskStatus[] = [];
   let current = false;
   for (const t of lab.tasks) {
+    if (t.once && kept.has(t.id)) {
+      states.push({ id: t.id, state: 'passed' });
+      continue;
+    }
     let failed: TaskStatus | undefined;
     for (const c of t.checks) {
       const v = await runCheck(c, { lab, round, answers, taskId: t.id });
@@ -78,7 +82,9 @@ export async function taskStates(cluster: LabCluster, lab: LoadedLab): Promise<T
   return states;
 }
 
-export function watchLab(opts: { cluster: string; lab: string; intervalMs?: number; onChange: (tasks: TaskStatus[]) => void }): { stop(): void; checkNow(): Promise<TaskStatus[]> } {
+export function watchLab(opts: { cluster: string; lab: string; intervalMs?: number; passed?: string[]; onChange: (tasks: TaskStatus[]) => void }): { stop(): void; checkNow(): Promise<TaskStatus[]> } {
+  // Tasks marked `once` stay passed once they pass (seeded with what the store knows).
+  const kept = new Set(opts.passed ?? []);
   let stopped = false;
   let last = '';
   let running: Promise<TaskStatus[]> | undefined;
@@ -92,7 +98,8 @@ export function watchLab(opts: { cluster: string; lab: string; intervalMs?: numb
           lab = undefined;
           throw err;
         });
-        const states = await taskStates(await openCluster(opts.cluster), await lab);
+        const states = await taskStates(await openCluster(opts.cluster), await lab, kept);
+        for (const t of states) if (t.state === 'passed') kept.add(t.id);
         const key = JSON.stringify(states);
         if (key !== last && !stopped) {
           last = key;

@@ -196,6 +196,7 @@ export async function runProxy(o: RunProxyOptions): Promise<RunningProxy> {
   const p = proxier;
   o.log(`${mode === 'iptables' ? `using iptables-${backend}` : `proxy mode ${mode}`}; syncPeriod=${o.syncPeriodMs / 1000}s minSyncPeriod=${o.minSyncPeriodMs / 1000}s node=${settings.nodeName}`);
   p.start();
+  void recordStart(o.kubeconfig, settings.nodeName, mode).catch((err: Error) => o.log(`could not record the start event: ${err.message}`));
 
   const onError = (kind: string) => (err: unknown) => o.log(`watching ${kind}: ${(err as Error)?.message ?? String(err)}`);
   // Upstream's ServiceCIDR config (the union of every ServiceCIDR's CIDRs after each change),
@@ -262,6 +263,29 @@ async function recordListenFailure(kc: KubeConfig, service: string, note: string
       regarding: { kind: 'Service', namespace, name, uid: service },
       note,
       type: 'Warning',
+    },
+  });
+}
+
+/**
+ * Upstream's "birth cry": a Normal event on the Node (reason Starting, action
+ * StartKubeProxy) once the proxier runs. Upstream leaves the note empty; svclab names the
+ * mode in it, so that a lab can tell which modes a node's kube-proxy has run in.
+ */
+async function recordStart(kc: KubeConfig, nodeName: string, mode: string): Promise<void> {
+  const now = new V1MicroTime();
+  await kc.makeApiClient(EventsV1Api).createNamespacedEvent({
+    namespace: 'default',
+    body: {
+      metadata: { name: `${nodeName}.${(BigInt(now.getTime()) * 1_000_000n + BigInt(randomBytes(2).readUInt16BE() % 1_000_000)).toString(16)}`, namespace: 'default' },
+      eventTime: now,
+      reportingController: 'kube-proxy',
+      reportingInstance: `kube-proxy-${nodeName}`,
+      action: 'StartKubeProxy',
+      reason: 'Starting',
+      regarding: { kind: 'Node', name: nodeName, uid: nodeName },
+      note: `proxy mode ${mode}`,
+      type: 'Normal',
     },
   });
 }

@@ -30,7 +30,8 @@ export interface LabEngine {
   resetLab(cluster: string, id: string): Promise<void>;
   /** Records what the learner typed for a task that asks for an answer. */
   setAnswer(cluster: string, lab: string, task: string, value: string): Promise<void>;
-  watchLab(opts: { cluster: string; lab: string; intervalMs?: number; onChange: (tasks: TaskStatus[]) => void }): { stop(): void; checkNow(): Promise<TaskStatus[]> };
+  /** `passed`: the tasks the store has as passed (a task marked `once` in its lab stays so). */
+  watchLab(opts: { cluster: string; lab: string; intervalMs?: number; passed?: string[]; onChange: (tasks: TaskStatus[]) => void }): { stop(): void; checkNow(): Promise<TaskStatus[]> };
 }
 
 export interface TasksEvent {
@@ -76,7 +77,8 @@ export class LabSessions {
     const key = this.key(learnerId, labId);
     if (this.watchers.has(key)) return;
     const lab = await this.engine.loadLab(labId);
-    const w = this.engine.watchLab({ cluster, lab: labId, intervalMs: this.intervalMs, onChange: (tasks) => void this.record(learnerId, lab, tasks) });
+    const passed = this.store.progress(learnerId, labId).filter((r) => r.state === 'passed').map((r) => r.task);
+    const w = this.engine.watchLab({ cluster, lab: labId, intervalMs: this.intervalMs, passed, onChange: (tasks) => void this.record(learnerId, lab, tasks) });
     this.watchers.set(key, w);
   }
 

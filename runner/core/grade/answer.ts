@@ -21,3 +21,25 @@ export function evaluateAnswer(check: AnswerCheck, given: string | undefined, ex
   if (g === x) return pass();
   return fail(`"${given.trim()}" is not it; look again at the cluster.`, `"${given.trim()}" 不对，请再看一看集群。`);
 }
+
+/** Any of several live values will do (e.g. the addresses of one node). */
+export function evaluateAnswerAnyOf(check: AnswerCheck, given: string | undefined, expected: string[] | undefined): Verdict {
+  if (!expected || expected.length === 0) return evaluateAnswer(check, given, undefined);
+  const g = given === undefined ? undefined : normalizeAnswer(given);
+  return evaluateAnswer(check, given, expected.find((x) => normalizeAnswer(x) === g) ?? expected[0]);
+}
+
+/**
+ * A measurement the learner made (a time in ms) against the grader's own measurement of
+ * the same thing just now. Timings on a shared machine wander: within `factor` either
+ * way, or within `slackMs`, is the same measurement.
+ */
+export function evaluateMeasurement(check: AnswerCheck, given: string | undefined, measuredMs: number | undefined, factor = 3, slackMs = 0.3): Verdict {
+  if (given === undefined || given.trim() === '') return evaluateAnswer(check, given, undefined);
+  if (measuredMs === undefined) return evaluateAnswer(check, given, undefined);
+  const g = Number(normalizeAnswer(given).replace(/\s*ms$/, ''));
+  if (!Number.isFinite(g) || g < 0) return fail(`"${given.trim()}" is not a time in milliseconds, such as 0.25.`, `"${given.trim()}" 不是以毫秒为单位的时间，例如 0.25。`);
+  if (Math.abs(g - measuredMs) <= slackMs || (g > 0 && g <= measuredMs * factor && g >= measuredMs / factor)) return pass();
+  const dir = g > measuredMs ? { en: 'much longer', zh: '长得多' } : { en: 'much shorter', zh: '短得多' };
+  return fail(`${g} ms is ${dir.en} than what the grader measures now: measure again with the task's command (time_connect is in seconds; type milliseconds).`, `${g} 毫秒比评分器现在测得的${dir.zh}：请用任务里的命令重新测量（time_connect 的单位是秒，这里要填毫秒）。`);
+}

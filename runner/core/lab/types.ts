@@ -75,13 +75,25 @@ export interface AnswerCheck {
     clusterIP?: string;
     nodePort?: string;
     endpointCount?: string;
-    natRuleCount?: { node?: string; tolerance?: number };
+    /** nat rules (iptables-save -t nat) on the first node of the selection; `chain`: that chain's only. */
+    natRuleCount?: { node?: string; chain?: string; tolerance?: number };
+    /** nat rules whose comment names this Service (what one Service costs in iptables mode). */
+    serviceNatRules?: string;
+    /** The proxy mode whose rules are on the first node of the selection (and no other mode's). */
+    proxyMode?: { node?: string };
+    /** Median TCP connect time in ms to the Service's cluster IP from the toolbox pod, measured now. */
+    firstPacketMs?: { service: string; port?: string | number; factor?: number };
+    /** The nftables mode's service chain of that Service port (service-HASH-ns/name/proto/port). */
+    nftServiceChain?: string;
+    /** An address of the node the toolbox pod runs on (what an endpoint sees behind a proxy on that node). */
+    toolboxNodeAddress?: boolean;
     value?: string;
   };
   solve?: string;
 }
 
 export interface ScriptCheck {
+  /** A module in the lab's folder whose default export gets a ScriptContext and returns a Verdict. */
   file: string;
 }
 
@@ -113,6 +125,8 @@ export interface Task {
   text?: Bilingual;
   hints?: Bilingual[];
   solution?: Bilingual;
+  /** Once passed, the live check loop keeps it passed: later tasks change what it looked at. */
+  once?: boolean;
   checks: Check[];
 }
 

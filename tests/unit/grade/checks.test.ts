@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { evaluateAnswer } from '../../../runner/core/grade/answer.ts';
+import { evaluateAnswer, evaluateAnswerAnyOf, evaluateMeasurement } from '../../../runner/core/grade/answer.ts';
 import { evaluateDns, parseDig } from '../../../runner/core/grade/dns.ts';
 import { partialMatch } from '../../../runner/core/grade/match.ts';
 import { evaluateObject } from '../../../runner/core/grade/object.ts';
@@ -104,5 +104,20 @@ describe('answer check', () => {
   test('counts within a tolerance', () => {
     assert.equal(evaluateAnswer(c, '105', '100', 0.1).pass, true);
     assert.match(evaluateAnswer(c, '150', '100', 0.1).reason!.en, /too high/);
+  });
+  test('one of several live values (the addresses of a node)', () => {
+    assert.equal(evaluateAnswerAnyOf(c, '10.244.1.1', ['172.18.0.3', '10.244.1.1']).pass, true);
+    assert.equal(evaluateAnswerAnyOf(c, '10.244.1.7', ['172.18.0.3', '10.244.1.1']).pass, false);
+    assert.match(evaluateAnswerAnyOf(c, '10.244.1.1', []).reason!.en, /cannot be checked yet/);
+  });
+  test('a measured time against the grader\'s own measurement', () => {
+    assert.equal(evaluateMeasurement(c, '0.25', 0.2).pass, true, 'close');
+    assert.equal(evaluateMeasurement(c, '0.5 ms', 0.2).pass, true, 'within the slack, unit written out');
+    assert.equal(evaluateMeasurement(c, '1.5', 0.9).pass, true, 'within a factor of 3');
+    assert.match(evaluateMeasurement(c, '0.0002', 1.2).reason!.en, /much shorter.*type milliseconds/, 'seconds typed instead of ms');
+    assert.match(evaluateMeasurement(c, '20', 1.2).reason!.en, /much longer/);
+    assert.ok(!evaluateMeasurement(c, '20', 1.2).reason!.en.includes('1.2'), 'the grader\'s figure is not given away');
+    assert.match(evaluateMeasurement(c, 'fast', 0.2).reason!.en, /not a time in milliseconds/);
+    assert.match(evaluateMeasurement(c, '0.2', undefined).reason!.en, /cannot be checked yet/);
   });
 });
