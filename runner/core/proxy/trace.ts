@@ -274,6 +274,16 @@ class Tracer {
         b.end = 'DNAT';
         return [b];
       }
+      case 'REDIRECT': {
+        // To a port on this node (the userspace proxy's socket); from a pod the address is
+        // the one of the interface the packet came in on, which the node IP stands for here.
+        const port = opt('--to-ports') ?? String(b.st.dport);
+        const to = `${this.opts.localAddresses[0] ?? '127.0.0.1'}:${port.split('-')[0]}`;
+        b.st = { ...b.st, dst: to.slice(0, to.lastIndexOf(':')), dport: Number(port.split('-')[0]), dnat: to };
+        step(`REDIRECT to port ${port} on this node`);
+        b.end = 'DNAT';
+        return [b];
+      }
       case 'MASQUERADE':
       case 'SNAT':
         b.st = { ...b.st, masquerade: true };

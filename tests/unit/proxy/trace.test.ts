@@ -141,3 +141,19 @@ test('iptables-save syntax (as the kernel prints it back) traces the same', () =
   const r2 = tracePacket(parseDump(save.replace(':FORWARD DROP', ':FORWARD ACCEPT')), { src: '192.168.50.1', dst: '10.96.0.1', dport: 80, proto: 'tcp' }, { localAddresses: [NODE_IP] });
   assert.ok(r2.outcomes.every((o) => o.verdict === 'ACCEPT' && o.masquerade && o.delivery === 'forward'));
 });
+
+test('userspace mode: a pod\'s packet to a cluster IP is redirected to the proxy\'s port on the node', () => {
+  const dump = parseDump([
+    '*nat',
+    ':PREROUTING ACCEPT [0:0]',
+    ':KUBE-PORTALS-CONTAINER - [0:0]',
+    '-A PREROUTING -m comment --comment "handle ClusterIPs; NOTE: this must be before the NodePort rules" -j KUBE-PORTALS-CONTAINER',
+    '-A KUBE-PORTALS-CONTAINER -d 10.96.0.20/32 -p tcp -m comment --comment "default/web-1:" -m tcp --dport 80 -j REDIRECT --to-ports 36017',
+    'COMMIT',
+  ].join('\n'));
+  const r = tracePacket(dump, { src: POD, dst: '10.96.0.20', dport: 80, proto: 'tcp' }, { localAddresses: [NODE_IP] });
+  assert.deepEqual(summarize(r).map((o) => o.dnat), [`${NODE_IP}:36017`]);
+  assert.ok(r.outcomes[0]!.steps.some((s) => s.action === 'REDIRECT to port 36017 on this node'), JSON.stringify(r.outcomes[0]!.steps));
+  const other = tracePacket(dump, { src: POD, dst: '10.96.0.20', dport: 81, proto: 'tcp' }, { localAddresses: [NODE_IP] });
+  assert.deepEqual(summarize(other).map((o) => o.dnat), [null], 'another port is not redirected');
+});
