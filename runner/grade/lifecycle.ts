@@ -20,17 +20,36 @@ const KEEP: Record<string, (name: string, labels: Record<string, string>) => boo
 /** Empties the lab's namespace of learner objects and waits until they are gone. */
 export async function cleanup(cluster: LabCluster, namespace: string, timeoutMs = 120_000): Promise<void> {
   const doomed: { kind: string; name: string }[] = [];
+  // What the control plane deletes itself once their Service is gone: the EndpointSlices
+  // of its EndpointSlice controller, and the Endpoints of a Service with a selector.
+  const selecting = new Set<string>();
+  const followsItsService = (kind: string, name: string, labels: Record<string, string>) =>
+    (kind === 'EndpointSlice' && labels['endpointslice.kubernetes.io/managed-by'] === 'endpointslice-controller.k8s.io' && selecting.has(labels['kubernetes.io/service-name'] ?? '')) ||
+    (kind === 'Endpoints' && selecting.has(name));
   for (const kind of LEARNER_KINDS) {
     for (const o of await cluster.list(kind, namespace)) {
       const name = o.metadata?.name ?? '';
-      if (KEEP[kind]?.(name, o.metadata?.labels ?? {})) continue;
+      const labels = o.metadata?.labels ?? {};
+      if (KEEP[kind]?.(name, labels)) continue;
+      if (kind === 'Service' && (o.spec as { selector?: object } | undefined)?.selector) selecting.add(name);
+      if (followsItsService(kind, name, labels)) continue;
       doomed.push({ kind, name });
     }
   }
-  for (const { kind, name } of doomed) {
-    await cluster.objects.delete({ apiVersion: apiVersionOf(kind), kind, metadata: { name, namespace } }, undefined, undefined, 0, undefined, 'Background').catch((err: unknown) => {
-      if ((err as { code?: number }).code !== 404) throw err;
-    });
+  // Kind by kind (owners first), a few requests at a time: a lab may leave a thousand
+  // Services, and Services have no deletecollection.
+  for (const kind of LEARNER_KINDS) {
+    const names = doomed.filter((d) => d.kind === kind).map((d) => d.name);
+    const next = () => names.pop();
+    await Promise.all(
+      Array.from({ length: Math.min(16, names.length) }, async () => {
+        for (let name = next(); name !== undefined; name = next()) {
+          await cluster.objects.delete({ apiVersion: apiVersionOf(kind), kind, metadata: { name, namespace } }, undefined, undefined, 0, undefined, 'Background').catch((err: unknown) => {
+            if ((err as { code?: number }).code !== 404) throw err;
+          });
+        }
+      }),
+    );
   }
   const deadline = Date.now() + timeoutMs;
   for (;;) {
