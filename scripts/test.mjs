@@ -8,7 +8,7 @@
 // Unit tests need nothing. Integration tests need root (network namespaces, iptables)
 // and, for the cluster tests, Docker. e2e tests need Debian's chromium as well.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -27,12 +27,39 @@ function testFiles(dir) {
   return out;
 }
 
+// What the integration and e2e tests run, and the Debian package each comes from.
+const SYSTEM_NEEDS = [
+  ['/usr/bin/dig', 'dnsutils'], ['/usr/bin/chromium', 'chromium'], ['/usr/sbin/iptables', 'iptables'], ['/usr/sbin/nft', 'nftables'],
+  ['/usr/sbin/ipset', 'ipset'], ['/usr/sbin/conntrack', 'conntrack'], ['/usr/sbin/nfacct', 'nfacct'], ['/usr/bin/dnsperf', 'dnsperf'],
+  ['/usr/bin/jq', 'jq'], ['/usr/bin/xmllint', 'libxml2-utils'], ['/usr/bin/curl', 'curl'], ['/usr/sbin/debootstrap', 'debootstrap'],
+  ['/usr/bin/gcc', 'gcc'], ['/usr/include/stdio.h', 'libc6-dev'], ['/usr/bin/strip', 'binutils'], ['/usr/sbin/ip', 'iproute2'],
+  ['/usr/share/fonts/truetype/wqy/wqy-microhei.ttc', 'fonts-wqy-microhei'], ['/etc/ssl/certs/ca-certificates.crt', 'ca-certificates'],
+];
+let systemReady = false;
+/** Installs the Debian packages the tests need that are missing (root on Debian; SVCLAB_NO_APT=1 skips). */
+function installSystemPackages() {
+  if (systemReady) return true;
+  const missing = [...new Set(SYSTEM_NEEDS.filter(([path]) => !existsSync(path)).map(([, pkg]) => pkg))];
+  if (missing.length === 0 || process.env.SVCLAB_NO_APT) return (systemReady = true);
+  if (!existsSync('/usr/bin/apt-get')) {
+    console.error(`the tests need these Debian packages (or their equivalents): ${missing.join(' ')}`);
+    return false;
+  }
+  console.log(`\n== installing what the tests need: apt-get install ${missing.join(' ')} ==`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const install = () => spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: ['ignore', 'ignore', 'inherit'], env }).status === 0;
+  const ok = install() || (spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env }).status === 0 && install());
+  if (!ok) console.error(`apt-get could not install ${missing.join(' ')}: install them and run the tests again`);
+  return (systemReady = ok);
+}
+
 function prepare(suite) {
   if (suite === 'unit') return true;
   if (process.getuid?.() !== 0) {
     console.error(`${suite} tests need root (network namespaces, iptables, Docker): run them as root`);
     return false;
   }
+  if (!installSystemPackages()) return false;
   // Build (or reuse) every image first, so that no test pays for a cold build inside its timeout.
   console.log(`\n== preparing ${suite} tests: svclab images build ==`);
   const r = spawnSync(process.execPath, ['bin/svclab.js', 'images', 'build'], { cwd: root, stdio: 'inherit' });
