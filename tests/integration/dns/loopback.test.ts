@@ -3,6 +3,7 @@
 // server-level refusals, reloading the state file, and a fuzz round that must not hurt it.
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
+import { connect, createServer as createNetServer } from 'node:net';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -179,6 +180,69 @@ describe('upstreams that do not answer', () => {
     } finally {
       await d.close();
       silent.close();
+    }
+  });
+});
+
+describe('wire and operations', () => {
+  const freePort = () =>
+    new Promise<number>((res) => {
+      const s = createNetServer().listen(0, H, () => {
+        const { port } = s.address() as { port: number };
+        s.close(() => res(port));
+      });
+    });
+
+  test('several queries on one TCP connection, each answered in its frame; FORMERR for two questions; /health, /ready and CoreDNS\'s metrics', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'svclab-dns-'));
+    await writeFile(join(dir, 's.json'), JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+    const [health, ready, metrics] = [await freePort(), await freePort(), await freePort()];
+    const d = await startDns({ zones: ['cluster.local', 'in-addr.arpa', 'ip6.arpa'], ttl: 30, pods: 'insecure', endpointPodNames: false, listen: { host: H, port: 0 }, source: { kind: 'file', path: join(dir, 's.json') }, upstreams: [], health: { host: H, port: health }, ready: { host: H, port: ready }, metrics: { host: H, port: metrics }, log: () => {} });
+    try {
+      // Three queries written at once on one connection.
+      const frames = [1, 2, 3].map((id) => dnsPacket.streamEncode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name: 'svc1.testns.svc.cluster.local' }] }));
+      const replies = await new Promise<dnsPacket.Packet[]>((resolve, reject) => {
+        const sock = connect(d.port, H, () => sock.write(Buffer.concat(frames)));
+        let buf = Buffer.alloc(0);
+        const got: dnsPacket.Packet[] = [];
+        sock.on('data', (chunk) => {
+          buf = Buffer.concat([buf, chunk]);
+          while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+            got.push(dnsPacket.decode(buf.subarray(2, 2 + buf.readUInt16BE(0))));
+            buf = buf.subarray(2 + buf.readUInt16BE(0));
+          }
+          if (got.length === 3) {
+            sock.end();
+            resolve(got);
+          }
+        });
+        sock.on('error', reject);
+        setTimeout(() => reject(new Error(`only ${got.length} of 3 answers on the connection`)), 5000);
+      });
+      assert.deepEqual(replies.map((r) => r.id).sort(), [1, 2, 3]);
+      for (const r of replies) assert.deepEqual(r.answers?.map((a) => (a as { data?: unknown }).data), ['10.0.0.1']);
+
+      const two = dnsPacket.encode({ type: 'query', id: 9, questions: [{ type: 'A', name: 'svc1.testns.svc.cluster.local' }, { type: 'A', name: 'svc2.testns.svc.cluster.local' }] });
+      const sock = createSocket('udp4');
+      const reply = await new Promise<Buffer>((res) => {
+        sock.once('message', (m) => res(m));
+        sock.send(two, d.port, H);
+      });
+      sock.close();
+      assert.equal(reply.readUInt16BE(0), 9, 'the id is kept');
+      assert.equal(reply[3]! & 0xf, 1, 'rcode FORMERR');
+
+      const get = async (port: number, path: string) => {
+        const r = await fetch(`http://${H}:${port}${path}`);
+        return { status: r.status, body: await r.text() };
+      };
+      assert.deepEqual(await get(health, '/health'), { status: 200, body: 'OK' });
+      assert.deepEqual(await get(ready, '/ready'), { status: 200, body: 'OK' });
+      const m = await get(metrics, '/metrics');
+      assert.match(m.body, /^coredns_dns_requests_total\{[^}]*\} [1-9]/m, 'requests counted under CoreDNS\'s name');
+      assert.match(m.body, /^coredns_dns_responses_total\{[^}]*rcode="FORMERR"[^}]*\} 1$/m);
+    } finally {
+      await d.close();
     }
   });
 });
