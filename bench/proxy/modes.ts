@@ -133,6 +133,9 @@ interface Change {
   /** ms of the one sync that followed (kubeproxy_sync_proxy_rules_duration_seconds), and whether it was a full one. */
   sync: number | null;
   full: boolean;
+  /** How many syncs ended between the write and the check, and their time together (ms). */
+  syncs: number | null;
+  syncsMs: number | null;
 }
 
 interface Result {
@@ -227,17 +230,14 @@ async function measure(cp: ControlPlane, kc: KubeConfig, bundle: string, proxy: 
           await discovery.replaceNamespacedEndpointSlice({ name: `s${i}-1`, namespace: 'bench', body: slice(i, add) });
           const after = await probe.syncAfter(before, syncTimeoutMs);
           if (!after.last || after.last <= before) {
-            measured.push({ latency: null, sync: null, full: false });
+            measured.push({ latency: null, sync: null, full: false, syncs: null, syncsMs: null });
             continue;
           }
           const there = await endpointPresent(mode, top, i, logged);
           if (there !== add) throw new Error(`after the sync, service s${i} ${there ? 'still has' : 'does not have'} endpoint ${podIP(i, endpointCount(i))}`);
-          const oneSync = after.allCount !== null && m0.allCount !== null && after.allCount === m0.allCount + 1;
-          measured.push({
-            latency: after.last * 1000 - t0,
-            sync: oneSync ? (after.allSum! - m0.allSum!) * 1000 : null,
-            full: (after.fullCount ?? 0) > (m0.fullCount ?? 0),
-          });
+          const syncs = after.allCount !== null && m0.allCount !== null ? after.allCount - m0.allCount : null;
+          const syncsMs = syncs !== null ? (after.allSum! - m0.allSum!) * 1000 : null;
+          measured.push({ latency: after.last * 1000 - t0, sync: syncs === 1 ? syncsMs : null, full: (after.fullCount ?? 0) > (m0.fullCount ?? 0), syncs, syncsMs });
         }
       }
 
@@ -357,7 +357,7 @@ try {
         else r = await measure(cp, kc, bundle, proxy, mode, n);
         row.results[key] = r;
         if (r.fullSync === null) console.error(`#   ${key}: ${r.note}${r.rssMiB ? `; RSS ${r.rssMiB.toFixed(0)} MiB` : ''}`);
-        else console.error(`#   ${key}: full sync ${fmt(r.fullSync)}, rules ${r.rules}${r.position ? ` (probe at ${r.position.position} of ${r.position.of})` : ''}, changes ${r.changes.map((c) => `${fmt(c.latency)} (sync ${fmt(c.sync)}${c.full ? ', full' : ''})`).join(' ')}, first byte ${quantile(r.firstByte, 0.5)?.toFixed(2)} ms (p90 ${quantile(r.firstByte, 0.9)?.toFixed(2)}), ${r.rates.map((x) => x.toFixed(0)).join('/')} MB/s, RSS ${r.rssMiB?.toFixed(0)} MiB${r.dataErrors.length ? `; ${r.dataErrors.join('; ')}` : ''} [load ${r.load.toFixed(1)}, ${r.seconds.toFixed(0)} s]`);
+        else console.error(`#   ${key}: full sync ${fmt(r.fullSync)}, rules ${r.rules}${r.position ? ` (probe at ${r.position.position} of ${r.position.of})` : ''}, changes ${r.changes.map((c) => `${fmt(c.latency)} (${c.syncs === 1 ? `sync ${fmt(c.sync)}` : `${c.syncs} syncs, ${fmt(c.syncsMs)}`}${c.full ? ', full' : ''})`).join(' ')}, first byte ${quantile(r.firstByte, 0.5)?.toFixed(2)} ms (p90 ${quantile(r.firstByte, 0.9)?.toFixed(2)}), ${r.rates.map((x) => x.toFixed(0)).join('/')} MB/s, RSS ${r.rssMiB?.toFixed(0)} MiB${r.dataErrors.length ? `; ${r.dataErrors.join('; ')}` : ''} [load ${r.load.toFixed(1)}, ${r.seconds.toFixed(0)} s]`);
         save();
       }
     }
@@ -391,7 +391,7 @@ for (const mode of modes) {
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const row of rows) {
     const loads = proxies.map((p) => row.results[`${p}/${mode}`]).filter((r): r is Result => !!r && r.fullSync !== null).map((r) => r.load.toFixed(1));
-    console.log(`| ${row.services} (${row.endpoints}) | ${pair(row, mode, (r) => fmt(r.fullSync))} | ${pair(row, mode, (r) => `${r.rules ?? '–'}${r.position?.position ? ` (probe: rule ${r.position.position} of ${r.position.of})` : ''}`)} | ${pair(row, mode, (r) => `${fmt(median(r.changes.map((c) => c.sync)))} (${fmt(median(r.changes.map((c) => c.latency)))})${mode !== 'userspace' && r.changes.some((c) => c.full) ? ' ‡' : ''}`)} | ${pair(row, mode, (r) => `${ms2(quantile(r.firstByte, 0.5))} (${ms2(quantile(r.firstByte, 0.9))})${r.dataErrors.length ? ' †' : ''}`)} | ${pair(row, mode, (r) => (r.rates.length ? `${median(r.rates)!.toFixed(0)} MB/s` : '–'))} | ${pair(row, mode, (r) => (r.rssMiB ? `${r.rssMiB.toFixed(0)} MiB` : '–'))} | ${loads.join(' / ') || '–'} |`);
+    console.log(`| ${row.services} (${row.endpoints}) | ${pair(row, mode, (r) => fmt(r.fullSync))} | ${pair(row, mode, (r) => `${r.rules ?? '–'}${r.position?.position ? ` (probe: rule ${r.position.position} of ${r.position.of})` : ''}`)} | ${pair(row, mode, (r) => `${fmt(median(r.changes.map((c) => c.sync)))} (${fmt(median(r.changes.map((c) => c.latency)))})${mode !== 'userspace' && r.changes.some((c) => c.full) ? ' ‡' : ''}${r.changes.some((c) => c.syncs !== 1) ? ' §' : ''}`)} | ${pair(row, mode, (r) => `${ms2(quantile(r.firstByte, 0.5))} (${ms2(quantile(r.firstByte, 0.9))})${r.dataErrors.length ? ' †' : ''}`)} | ${pair(row, mode, (r) => (r.rates.length ? `${median(r.rates)!.toFixed(0)} MB/s` : '–'))} | ${pair(row, mode, (r) => (r.rssMiB ? `${r.rssMiB.toFixed(0)} MiB` : '–'))} | ${loads.join(' / ') || '–'} |`);
   }
 }
-console.log('\n† some connections or transfers failed (see the JSON / progress lines). ‡ at least one of the syncs after a change was a full sync. userspace: every sync counts as a full one in its metrics; an endpoint change only updates its balancer.');
+console.log('\n† some connections or transfers failed (see the JSON / progress lines). ‡ at least one of the syncs after a change was a full sync. userspace: every sync counts as a full one in its metrics; an endpoint change only updates its balancer. § after at least one change more than one sync ended before the rules showed it (a sync already running when the change came); the sync time is the median of the changes followed by exactly one.');
