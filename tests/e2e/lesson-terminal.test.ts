@@ -128,6 +128,33 @@ describe('a lesson with its terminal', { concurrency: false }, () => {
     assert.doesNotMatch(text, /fuwu/, 'the pinyin of the composition never reaches the shell');
   });
 
+  test('and back to English, still with the same terminal', async () => {
+    await page.locator('.VPNavBarTranslations button').hover();
+    await page.locator('.VPNavBarTranslations a', { hasText: 'English' }).click();
+    await page.waitForURL(/\/lessons\/intro$/);
+    assert.doesNotMatch(page.url(), /\/zh\//);
+    assert.equal(await page.locator('html').getAttribute('lang'), 'en');
+    await waitForScreen(page, /^ime-服务-ok/m, 'the same screen in the English page');
+  });
+
+  test('node-shell opens a root shell on a node, where iptables-save shows svclab\'s kube-proxy chains', async () => {
+    await page.locator('.svclab-terminal .xterm').click();
+    await page.keyboard.type(`node-shell ${TEST_CLUSTER}-worker\n`);
+    await waitForScreen(page, new RegExp(`root shell on node ${TEST_CLUSTER}-worker`), 'the node shell', 90_000);
+    await page.keyboard.type("echo svc-chains=$(iptables-save -t nat | grep -c '^:KUBE-SVC-')\n");
+    const text = await waitForScreen(page, /svc-chains=[1-9]\d*/, 'the KUBE-SVC chains counted on the node');
+    assert.match(text, new RegExp(`root@${TEST_CLUSTER}-worker`), 'the prompt names the node');
+    await page.keyboard.type('exit\n');
+    // Keys typed while node-shell tears its pod down can be swallowed by the ending
+    // kubectl exec: ask again until the toolbox shell answers.
+    let back = false;
+    for (let i = 0; i < 6 && !back; i++) {
+      await page.keyboard.type(`echo back-in-the-toolbox-$((40+${i}))\n`);
+      back = await waitForScreen(page, new RegExp(`back-in-the-toolbox-${40 + i}\\b`), 'the toolbox shell after exit', 10_000).then(() => true, () => false);
+    }
+    assert.ok(back, 'the toolbox shell answers after the node shell exits');
+  });
+
   test('the shell follows the terminal\'s size', async () => {
     await page.locator('.svclab-terminal .xterm').click();
     const cols = async () => {
