@@ -46,15 +46,21 @@ export interface ModeTraces {
   ipvs: boolean;
 }
 
-export async function nodeModeTraces(docker: Docker, node: string): Promise<ModeTraces> {
-  const script = [
-    'iptables-save -t nat | grep -c "^:KUBE-SVC-" || true',
-    'nft list table ip kube-proxy >/dev/null 2>&1 && echo yes || echo no',
-    'iptables-save -t nat | grep -c "^:KUBE-PORTALS-" || true',
-    'ip link show kube-ipvs0 >/dev/null 2>&1 && echo yes || echo no',
-  ].join('; ');
-  const [svc = '0', nft = 'no', portals = '0', ipvs = 'no'] = (await execIn(docker, node, ['sh', '-c', script])).trim().split('\n');
+/** sh on a node that prints what parseModeTraces reads. */
+export const MODE_TRACES_SCRIPT = [
+  'iptables-save -t nat | grep -c "^:KUBE-SVC-" || true',
+  'nft list table ip kube-proxy >/dev/null 2>&1 && echo yes || echo no',
+  'iptables-save -t nat | grep -c "^:KUBE-PORTALS-" || true',
+  'ip link show kube-ipvs0 >/dev/null 2>&1 && echo yes || echo no',
+].join('; ');
+
+export function parseModeTraces(out: string): ModeTraces {
+  const [svc = '0', nft = 'no', portals = '0', ipvs = 'no'] = out.trim().split('\n');
   return { iptables: Number(svc), nftables: nft === 'yes', userspace: Number(portals), ipvs: ipvs === 'yes' };
+}
+
+export async function nodeModeTraces(docker: Docker, node: string): Promise<ModeTraces> {
+  return parseModeTraces(await execIn(docker, node, ['sh', '-c', MODE_TRACES_SCRIPT]));
 }
 
 /** The modes whose traces are on a node. */

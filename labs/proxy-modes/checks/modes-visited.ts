@@ -2,6 +2,7 @@
 // and, since the lab started, kube-proxy has run in nftables and in userspace mode on the
 // worker nodes. kube-proxy's start event (reason Starting, action StartKubeProxy, on the
 // Node) names its mode; the lab started when its `web` Deployment was created.
+import { MODE_TRACES_SCRIPT, parseModeTraces } from '../../../runner/cluster/proxy-mode.ts';
 import type { ScriptContext } from '../../../runner/grade/checks.ts';
 
 const fail = (en: string, zh: string) => ({ pass: false, reason: { en, zh } });
@@ -18,15 +19,10 @@ interface StartEvent {
 export default async function modesVisited(ctx: ScriptContext) {
   const nodes = await ctx.nodes();
   for (const node of nodes) {
-    const traces = (await ctx.onNode(node.name, [
-      'iptables-save -t nat | grep -c "^:KUBE-SVC-" || true',
-      'iptables-save -t nat | grep -c "^:KUBE-PORTALS-" || true',
-      'nft list table ip kube-proxy >/dev/null 2>&1 && echo yes || echo no',
-    ].join('; '))).trim().split('\n');
-    const [svc = '0', portals = '0', nft = 'no'] = traces;
-    if (nft === 'yes') return fail(`${node.name} still has the nftables mode's table kube-proxy: set mode: iptables and restart kube-proxy.`, `${node.name} 上仍有 nftables 模式的 kube-proxy 表：设置 mode: iptables 并重启 kube-proxy。`);
-    if (Number(portals) > 0) return fail(`${node.name} still has the userspace mode's KUBE-PORTALS chains: set mode: iptables and restart kube-proxy.`, `${node.name} 上仍有 userspace 模式的 KUBE-PORTALS 链：设置 mode: iptables 并重启 kube-proxy。`);
-    if (Number(svc) === 0) return fail(`${node.name} has no KUBE-SVC chains: kube-proxy there is not (yet) in iptables mode.`, `${node.name} 上没有 KUBE-SVC 链：那里的 kube-proxy（还）不在 iptables 模式。`);
+    const t = parseModeTraces(await ctx.onNode(node.name, MODE_TRACES_SCRIPT));
+    if (t.nftables) return fail(`${node.name} still has the nftables mode's table kube-proxy: set mode: iptables and restart kube-proxy.`, `${node.name} 上仍有 nftables 模式的 kube-proxy 表：设置 mode: iptables 并重启 kube-proxy。`);
+    if (t.userspace > 0) return fail(`${node.name} still has the userspace mode's KUBE-PORTALS chains: set mode: iptables and restart kube-proxy.`, `${node.name} 上仍有 userspace 模式的 KUBE-PORTALS 链：设置 mode: iptables 并重启 kube-proxy。`);
+    if (t.iptables === 0) return fail(`${node.name} has no KUBE-SVC chains: kube-proxy there is not (yet) in iptables mode.`, `${node.name} 上没有 KUBE-SVC 链：那里的 kube-proxy（还）不在 iptables 模式。`);
   }
   const web = await ctx.kubectl(['-n', ctx.namespace, 'get', 'deployment', 'web', '-o', 'jsonpath={.metadata.creationTimestamp}']);
   const since = Date.parse(web.out.trim());
