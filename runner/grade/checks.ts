@@ -223,8 +223,7 @@ async function medianConnectMs(cluster: LabCluster, host: string, port: number, 
 
 /** The addresses of the node the toolbox pod runs on: its InternalIP and its pod bridge's. */
 async function toolboxNodeAddresses(env: CheckEnv): Promise<string[] | undefined> {
-  const [pod] = (await env.round.cluster.list('Pod', 'svclab', 'app.kubernetes.io/name=svclab-toolbox')).filter((p) => (p.status as { phase?: string } | undefined)?.phase === 'Running');
-  const nodeName = (pod?.spec as { nodeName?: string } | undefined)?.nodeName;
+  const nodeName = ((await env.round.cluster.toolboxPod())?.spec as { nodeName?: string } | undefined)?.nodeName;
   if (!nodeName) return undefined;
   const out = await env.round.cluster.onNode(nodeName, "ip -4 -o addr show | awk '{print $4}' | cut -d/ -f1");
   return out.split('\n').map((a) => a.trim()).filter((a) => a && !a.startsWith('127.'));

@@ -112,11 +112,17 @@ export class LabCluster {
     return execIn(this.docker, node, ['sh', '-c', cmd]);
   }
 
+  /** The learner's running toolbox pod, if there is one. */
+  async toolboxPod(): Promise<KubeObj | undefined> {
+    const pods = await this.list('Pod', 'svclab', 'app.kubernetes.io/name=svclab-toolbox');
+    return pods.find((p) => (p.status as { phase?: string } | undefined)?.phase === 'Running');
+  }
+
   /** The toolbox pod's IP (the source address of in-cluster traffic checks). */
   async toolboxIP(): Promise<string | undefined> {
-    const pods = await this.list('Pod', 'svclab', 'app.kubernetes.io/name=svclab-toolbox');
-    return (pods.find((p) => (p.status as { phase?: string } | undefined)?.phase === 'Running')?.status as { podIP?: string } | undefined)?.podIP;
+    return ((await this.toolboxPod())?.status as { podIP?: string } | undefined)?.podIP;
   }
+
 }
 
 /** Reads shared by the checks of one evaluation pass. */

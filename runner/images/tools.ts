@@ -29,7 +29,7 @@ export async function requireTools(tools: Record<string, string>, purpose: strin
   let missing = await lacking();
   if (missing.length > 0 && (await aptInstall(missing, purpose))) missing = await lacking();
   if (missing.length > 0) {
-    throw new UserError(`${purpose} needs ${[...new Set(missing)].join(', ')}: install with 'apt-get install ${[...new Set(missing)].join(' ')}' and try again`);
+    throw new UserError(`${purpose} needs ${missing.join(', ')}: install with 'apt-get install ${missing.join(' ')}' and try again`);
   }
 }
 

@@ -243,28 +243,33 @@ export async function runProxy(o: RunProxyOptions): Promise<RunningProxy> {
   };
 }
 
-/**
- * Upstream's Warning event on the Service when its health check port cannot be opened
- * (events.k8s.io/v1, reason FailedToStartServiceHealthcheck, action Listen).
- */
-async function recordListenFailure(kc: KubeConfig, service: string, note: string): Promise<void> {
-  const [namespace, name] = service.split('/') as [string, string];
+/** An events.k8s.io/v1 event from kube-proxy about one object, named as upstream names them. */
+async function recordEvent(kc: KubeConfig, e: { namespace: string; regarding: { kind: string; name: string; namespace?: string; uid: string }; instance: string; action: string; reason: string; note: string; type: 'Normal' | 'Warning' }): Promise<void> {
   const now = new V1MicroTime();
   await kc.makeApiClient(EventsV1Api).createNamespacedEvent({
-    namespace,
+    namespace: e.namespace,
     body: {
       // Upstream's name: the object's name and the time in nanoseconds, in hex.
-      metadata: { name: `${name}.${(BigInt(now.getTime()) * 1_000_000n + BigInt(randomBytes(2).readUInt16BE() % 1_000_000)).toString(16)}`, namespace },
+      metadata: { name: `${e.regarding.name}.${(BigInt(now.getTime()) * 1_000_000n + BigInt(randomBytes(2).readUInt16BE() % 1_000_000)).toString(16)}`, namespace: e.namespace },
       eventTime: now,
       reportingController: 'kube-proxy',
-      reportingInstance: `kube-proxy-${hostname()}`,
-      action: 'Listen',
-      reason: 'FailedToStartServiceHealthcheck',
-      regarding: { kind: 'Service', namespace, name, uid: service },
-      note,
-      type: 'Warning',
+      reportingInstance: e.instance,
+      action: e.action,
+      reason: e.reason,
+      regarding: e.regarding,
+      note: e.note,
+      type: e.type,
     },
   });
+}
+
+/**
+ * Upstream's Warning event on the Service when its health check port cannot be opened
+ * (reason FailedToStartServiceHealthcheck, action Listen).
+ */
+function recordListenFailure(kc: KubeConfig, service: string, note: string): Promise<void> {
+  const [namespace, name] = service.split('/') as [string, string];
+  return recordEvent(kc, { namespace, regarding: { kind: 'Service', namespace, name, uid: service }, instance: `kube-proxy-${hostname()}`, action: 'Listen', reason: 'FailedToStartServiceHealthcheck', note, type: 'Warning' });
 }
 
 /**
@@ -272,22 +277,8 @@ async function recordListenFailure(kc: KubeConfig, service: string, note: string
  * StartKubeProxy) once the proxier runs. Upstream leaves the note empty; svclab names the
  * mode in it, so that a lab can tell which modes a node's kube-proxy has run in.
  */
-async function recordStart(kc: KubeConfig, nodeName: string, mode: string): Promise<void> {
-  const now = new V1MicroTime();
-  await kc.makeApiClient(EventsV1Api).createNamespacedEvent({
-    namespace: 'default',
-    body: {
-      metadata: { name: `${nodeName}.${(BigInt(now.getTime()) * 1_000_000n + BigInt(randomBytes(2).readUInt16BE() % 1_000_000)).toString(16)}`, namespace: 'default' },
-      eventTime: now,
-      reportingController: 'kube-proxy',
-      reportingInstance: `kube-proxy-${nodeName}`,
-      action: 'StartKubeProxy',
-      reason: 'Starting',
-      regarding: { kind: 'Node', name: nodeName, uid: nodeName },
-      note: `proxy mode ${mode}`,
-      type: 'Normal',
-    },
-  });
+function recordStart(kc: KubeConfig, nodeName: string, mode: string): Promise<void> {
+  return recordEvent(kc, { namespace: 'default', regarding: { kind: 'Node', name: nodeName, uid: nodeName }, instance: `kube-proxy-${nodeName}`, action: 'StartKubeProxy', reason: 'Starting', note: `proxy mode ${mode}`, type: 'Normal' });
 }
 
 /** Go-style durations as kube-proxy's flags take them: "30s", "1m", "500ms", "1h30m". */
