@@ -8,6 +8,7 @@ import type { Status } from '../cli/status.ts';
 import { defaultSpec, dnsServiceIP, renderKindConfig, type ClusterSpec } from '../core/cluster/kind-config.ts';
 import { UserError } from '../errors.ts';
 import { imageExists } from '../docker.ts';
+import { requireFreeDisk } from '../images/tools.ts';
 import { ensureImages, resolveSource, type ImageSet, type SourceChoice } from '../images/build.ts';
 import { listComponents } from '../images/components.ts';
 import { loadKubeConfig } from '../kube/client.ts';
@@ -78,6 +79,7 @@ export async function clusterUp(docker: Docker, opts: UpOptions): Promise<Cluste
   try {
     if (fresh) {
       if (!opts.engine) {
+        await requireNodeDisk(docker, spec.workers + 1);
         await recordHostSysctls();
         await raiseInotifyLimits();
         if (!(await networkExists(docker, 'kind'))) await noteKindNetworkCreated();
@@ -178,6 +180,18 @@ function hostIpvsUnsupported(engine: UpOptions['engine']): string | undefined {
   if (engine) return undefined;
   spawnSync('modprobe', ['-q', 'ip_vs'], { stdio: 'ignore' });
   return existsSync('/proc/net/ip_vs') ? undefined : NO_IPVS;
+}
+
+/**
+ * Disk one node takes: Docker copies the node image's /var (containerd's preloaded images,
+ * then their unpacked layers) into the node's /var volume; 1.0–1.5 GB per node measured here.
+ */
+const NODE_DISK_GIB = 1.5;
+
+/** Fails with one line before `kind create` if Docker's data root cannot hold the nodes. */
+async function requireNodeDisk(docker: Docker, nodes: number): Promise<void> {
+  const root = ((await docker.info()) as { DockerRootDir?: string }).DockerRootDir;
+  if (root && existsSync(root)) await requireFreeDisk(root, NODE_DISK_GIB * nodes, `a cluster of ${nodes} node${nodes === 1 ? '' : 's'}`);
 }
 
 async function networkExists(docker: Docker, name: string): Promise<boolean> {

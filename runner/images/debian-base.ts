@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
-import { run } from '../exec.ts';
+import { UserError } from '../errors.ts';
+import { run, RunError } from '../exec.ts';
 import { imageExists, importRootfs, pullImage } from '../docker.ts';
 import { cacheDir, contentKey } from './cache.ts';
 import { requireTools } from './tools.ts';
@@ -33,7 +34,10 @@ export async function ensureDebianBase(docker: Docker, source: ImageSource, onLi
     const mirror = process.env.SVCLAB_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
     // debootstrap refuses a --cache-dir that does not exist yet (a new machine).
     await mkdir(cacheDir('debs'), { recursive: true });
-    await run('debootstrap', ['--variant=minbase', `--cache-dir=${cacheDir('debs')}`, versions.debianSuite, join(dir, 'root'), mirror], { onLine });
+    await run('debootstrap', ['--variant=minbase', `--cache-dir=${cacheDir('debs')}`, versions.debianSuite, join(dir, 'root'), mirror], { onLine }).catch((err: unknown) => {
+      if (!(err instanceof RunError)) throw err;
+      throw new UserError(`debootstrap could not make the Debian ${versions.debianSuite} root filesystem from ${mirror} (exit ${err.exitCode ?? 'signal'}): check that the mirror is reachable or set SVCLAB_DEBIAN_MIRROR to one that is, then run 'svclab images build -v' to see its output`);
+    });
     // The image must not remember the build machine's resolver or hostname.
     await rm(join(dir, 'root/etc/resolv.conf'), { force: true });
     await run('find', [join(dir, 'root/var/cache/apt/archives'), '-name', '*.deb', '-delete']);

@@ -31,6 +31,10 @@ export function renderKindConfig(spec: ClusterSpec): string {
     `  podSubnet: "${spec.podSubnet}"`,
     `  serviceSubnet: "${spec.serviceSubnet}"`,
     ...(spec.apiServerAddress ? [`  apiServerAddress: "${spec.apiServerAddress}"`] : []),
+    // Service names may start with a digit (KEP-5311, alpha in 1.34), as DNS allows and the
+    // e2e DNS scenario "service name that starts with a digit" needs.
+    'featureGates:',
+    '  RelaxedServiceNameValidation: true',
     'kubeadmConfigPatches:',
     '- |',
     '  kind: InitConfiguration',

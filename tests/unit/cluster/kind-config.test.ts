@@ -12,6 +12,7 @@ test('the kind config disables kube-proxy, the default CNI and CoreDNS, and keep
   assert.equal(cfg.networking.serviceSubnet, '10.96.0.0/16');
   assert.deepEqual(parse(cfg.kubeadmConfigPatches[0]).skipPhases, ['preflight', 'addon/kube-proxy', 'addon/coredns']);
   assert.deepEqual(cfg.nodes.map((n: { role: string }) => n.role), ['control-plane', 'worker', 'worker']);
+  assert.deepEqual(cfg.featureGates, { RelaxedServiceNameValidation: true });
 });
 
 test('a cluster with no workers is one control-plane node', () => {
