@@ -20,11 +20,11 @@ export interface ClusterEvent {
 /** Makes (or repairs) a cluster by name, reporting progress through the Status. */
 export type ClusterCreator = (name: string, status: Status) => Promise<unknown>;
 
-/** The self-paced creator: `svclab cluster up` on the default engine. */
+/** The self-paced creator: `svclab cluster up` on the default engine (workers: as cluster up, 2). */
 export const localCreator =
-  (docker: Docker): ClusterCreator =>
+  (docker: Docker, workers?: number): ClusterCreator =>
   (name, status) =>
-    clusterUp(docker, { name, source: 'auto', retain: false, waitMs: 300_000, status });
+    clusterUp(docker, { name, workers, source: 'auto', retain: false, waitMs: 300_000, status });
 
 /** Knows whether a learner's cluster is up, and brings it up on request with visible progress. */
 export class ClusterManager {

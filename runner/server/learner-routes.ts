@@ -55,7 +55,7 @@ export function learnerRoutes(envOf: EnvOf): Route[] {
   ];
 }
 
-export function learnerSockets(envOf: EnvOf, hub: EventHub<LearnerEvent>): SocketRoute[] {
+export function learnerSockets(envOf: EnvOf, hub: EventHub<LearnerEvent>, keepaliveMs?: number): SocketRoute[] {
   return [
     {
       path: '/api/terminal',
@@ -70,7 +70,7 @@ export function learnerSockets(envOf: EnvOf, hub: EventHub<LearnerEvent>): Socke
           ws.close(1013, 'cluster not running');
           return;
         }
-        attachTab(ws, shell);
+        attachTab(ws, shell, undefined, keepaliveMs);
       },
     },
     {

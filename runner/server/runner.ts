@@ -40,6 +40,10 @@ export interface RunnerOptions {
   labs?: LabEngine;
   /** Where the database and tokens live; default: svclab's state directory. */
   dataDir?: string;
+  /** Worker nodes of the self-paced cluster when the lesson page starts it; default: as `cluster up` (2). */
+  workers?: number;
+  /** Interval of the terminal sockets' ping frames; default KEEPALIVE_MS (20 s). */
+  keepaliveMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -87,7 +91,7 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
   const envFor = (l: LearnerRow): LearnerEnv => {
     let env = envs.get(l.id);
     if (!env) {
-      const create = l.classId && provisioner ? (name: string, status: Parameters<Provisioner['create']>[1]) => provisioner.create(name, status) : localCreator(opts.docker);
+      const create = l.classId && provisioner ? (name: string, status: Parameters<Provisioner['create']>[1]) => provisioner.create(name, status) : localCreator(opts.docker, opts.workers);
       env = new LearnerEnv(l, create, (e) => {
         hub.publish(l.id, e);
         if (e.type === 'cluster') classroom?.learnerChanged(l.id);
@@ -156,7 +160,7 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
     ...(labs ? labRoutes(envOf, store, labs) : noLabs),
     ...(classroom?.routes ?? []),
   ];
-  const sockets: SocketRoute[] = [...learnerSockets(envOf, hub), ...(classroom?.sockets ?? [])];
+  const sockets: SocketRoute[] = [...learnerSockets(envOf, hub, opts.keepaliveMs), ...(classroom?.sockets ?? [])];
 
   const app = createApp({ routes, sockets, resolve, siteDir: opts.siteDir, log });
   await new Promise<void>((resolveListen, reject) => {

@@ -62,7 +62,13 @@ export interface TabAccess {
   resize: boolean;
 }
 
-export function attachTab(ws: WebSocket, shell: Shell, access: TabAccess = { input: true, resize: true }): void {
+/**
+ * How often the gateway sends a WebSocket ping frame to an idle tab, so that proxies and
+ * load balancers that cut idle connections (commonly after 30–60 s) see traffic.
+ */
+export const KEEPALIVE_MS = 20_000;
+
+export function attachTab(ws: WebSocket, shell: Shell, access: TabAccess = { input: true, resize: true }, keepaliveMs = KEEPALIVE_MS): void {
   let unacked = 0;
   let skipped = 0;
   let tail: Buffer[] = [];
@@ -120,7 +126,7 @@ export function attachTab(ws: WebSocket, shell: Shell, access: TabAccess = { inp
         break;
     }
   });
-  const alive = setInterval(() => ws.readyState === ws.OPEN && ws.ping(), 20_000);
+  const alive = setInterval(() => ws.readyState === ws.OPEN && ws.ping(), keepaliveMs);
   ws.on('close', () => {
     clearInterval(alive);
     detach();
