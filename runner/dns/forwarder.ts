@@ -1,7 +1,9 @@
 // Names outside the cluster zones go to the resolvers of a resolv.conf, as CoreDNS's
 // `forward . /etc/resolv.conf { max_concurrent 1000 }` with `cache 30` in front: bounded
 // concurrency (REFUSED beyond it), a timeout per upstream, TCP when the UDP answer is
-// truncated, and a cache of upstream answers capped at 30 s.
+// truncated, and a cache of upstream answers as CoreDNS's cache plugin keeps them: for the
+// smallest TTL in the reply, at least 5 s and at most 30 s, every record of the reply
+// (the first one too) carrying that TTL, counting down while it is served from the cache.
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -41,6 +43,40 @@ export function resolvConfUpstreams(path = '/etc/resolv.conf'): Upstream[] {
 
 type Packet = ReturnType<typeof dnsPacket.decode> & { rcode?: string };
 
+/** The cache plugin's minimum TTL for success and denial. */
+const MIN_CACHE_TTL = 5;
+
+/** Sets the TTL of every record but OPT in an encoded message, in place; false if it does not parse. */
+function setTtls(b: Buffer, ttl: number): boolean {
+  const skipName = (off: number) => {
+    for (let hops = 0; off < b.length && hops < 128; hops++) {
+      const len = b[off]!;
+      if (len === 0) return off + 1;
+      if ((len & 0xc0) === 0xc0) return off + 2;
+      if (len & 0xc0) return -1;
+      off += len + 1;
+    }
+    return -1;
+  };
+  if (b.length < 12) return false;
+  let off = 12;
+  for (let i = 0, n = b.readUInt16BE(4); i < n; i++) {
+    off = skipName(off);
+    if (off < 0 || off + 4 > b.length) return false;
+    off += 4;
+  }
+  const at: number[] = [];
+  for (let i = 0, n = b.readUInt16BE(6) + b.readUInt16BE(8) + b.readUInt16BE(10); i < n; i++) {
+    off = skipName(off);
+    if (off < 0 || off + 10 > b.length) return false;
+    if (b.readUInt16BE(off) !== 41) at.push(off + 4);
+    off += 10 + b.readUInt16BE(off + 8);
+    if (off > b.length) return false;
+  }
+  for (const o of at) b.writeUInt32BE(ttl, o);
+  return true;
+}
+
 interface CacheEntry {
   packet: Packet;
   storedAt: number;
@@ -79,7 +115,8 @@ export class Forwarder {
     try {
       const reply = await this.exchangeAny(query, transport);
       if (!reply) return undefined;
-      this.store(key, reply);
+      const ttl = this.cacheTtl(reply);
+      if (ttl !== undefined && setTtls(reply, ttl)) this.store(key, reply, ttl);
       reply.writeUInt16BE(decoded.id ?? 0, 0);
       return reply;
     } finally {
@@ -117,7 +154,7 @@ export class Forwarder {
       this.cache.delete(key);
       return undefined;
     }
-    const age1 = <T,>(rr: T): T => ({ ...rr, ttl: Math.max(0, ((rr as { ttl?: number }).ttl ?? 0) - age) });
+    const age1 = <T,>(rr: T): T => ({ ...rr, ttl: e.ttl - age });
     const p = e.packet;
     const out = {
       ...p,
@@ -134,19 +171,35 @@ export class Forwarder {
     }
   }
 
-  private store(key: string, reply: Buffer): void {
-    if (this.cacheSeconds <= 0) return;
+  /**
+   * How long CoreDNS's `cache 30` keeps a reply (undefined: not at all): NOERROR and NXDOMAIN
+   * answers that are not truncated, for their smallest TTL (a negative answer's SOA minimum
+   * counts; no records at all: 5 s), at least 5 s and at most `cacheSeconds`.
+   */
+  private cacheTtl(reply: Buffer): number | undefined {
+    if (this.cacheSeconds <= 0) return undefined;
+    let p: Packet;
+    try {
+      p = dnsPacket.decode(reply);
+    } catch {
+      return undefined;
+    }
+    if ((p.rcode !== 'NOERROR' && p.rcode !== 'NXDOMAIN') || p.flag_tc) return undefined;
+    const rrs = [...(p.answers ?? []), ...(p.authorities ?? []), ...(p.additionals ?? []).filter((a) => a.type !== 'OPT')];
+    let ttl = rrs.length ? 3600 : MIN_CACHE_TTL;
+    for (const r of rrs) ttl = Math.min(ttl, (r as { ttl?: number }).ttl ?? 0);
+    const negative = p.rcode === 'NXDOMAIN' || !(p.answers ?? []).length;
+    if (negative) for (const r of p.authorities ?? []) if (r.type === 'SOA') ttl = Math.min(ttl, (r.data as { minimum?: number }).minimum ?? ttl);
+    return Math.min(this.cacheSeconds, Math.max(MIN_CACHE_TTL, ttl));
+  }
+
+  private store(key: string, reply: Buffer, ttl: number): void {
     let p: Packet;
     try {
       p = dnsPacket.decode(reply);
     } catch {
       return;
     }
-    if (p.rcode !== 'NOERROR' && p.rcode !== 'NXDOMAIN') return;
-    if (p.flag_tc) return;
-    const ttls = [...(p.answers ?? []), ...(p.authorities ?? [])].map((r) => (r as { ttl?: number }).ttl ?? 0);
-    const ttl = Math.min(this.cacheSeconds, ...(ttls.length ? ttls : [this.cacheSeconds]));
-    if (ttl <= 0) return;
     if (this.cache.size >= this.cacheCapacity) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(key, { packet: p, storedAt: Date.now(), ttl });
   }

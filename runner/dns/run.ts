@@ -6,7 +6,7 @@ import { Answerer } from '../core/dns/answer.ts';
 import { Backend, type PodMode } from '../core/dns/backend.ts';
 import { ClusterIndex } from '../core/dns/cluster-index.ts';
 import { fqdn } from '../core/dns/names.ts';
-import { Forwarder, resolvConfUpstreams, type Upstream } from './forwarder.ts';
+import { Forwarder, resolvConfUpstreams, type ForwarderOptions, type Upstream } from './forwarder.ts';
 import { DnsHandler } from './handler.ts';
 import { DnsMetrics } from './metrics.ts';
 import { listen, udpAddresses, type Listen } from './server.ts';
@@ -21,6 +21,8 @@ export interface DnsOptions {
   listen: Listen;
   source: { kind: 'file'; path: string } | { kind: 'live'; kubeconfig: KubeConfig };
   upstreams?: Upstream[];
+  /** The forwarder's bounds (default: max_concurrent 1000, 2 s per upstream try, cache 30). */
+  forward?: Pick<ForwarderOptions, 'maxConcurrent' | 'timeoutMs' | 'cacheSeconds'>;
   /** host:port for /health, /ready and /metrics; undefined: not served. */
   health?: Listen;
   ready?: Listen;
@@ -61,7 +63,7 @@ export async function startDns(o: DnsOptions): Promise<RunningDns> {
   // CoreDNS leaves loopback addresses out of its own addresses (boundIPs): on loopback NS has no data.
   const backend = new Backend(index, { zones: o.zones.map(fqdn), ttl: o.ttl, pods: o.pods, endpointPodNames: o.endpointPodNames, localIPs: udpAddresses(o.listen.host).filter((ip) => !ip.startsWith('127.') && ip !== '::1') });
   const upstreams = o.upstreams ?? resolvConfUpstreams();
-  const handler = new DnsHandler({ answerer: new Answerer(backend), forwarder: new Forwarder({ upstreams }), metrics, loadbalance: true });
+  const handler = new DnsHandler({ answerer: new Answerer(backend), forwarder: new Forwarder({ ...o.forward, upstreams }), metrics, loadbalance: true });
   const source: Source = o.source.kind === 'file' ? await fileSource(o.source.path, index, log) : liveSource(o.source.kubeconfig, index, { pods: o.pods === 'verified', log });
   const sockets = await listen(handler, o.listen);
   const servers: Server[] = [];
