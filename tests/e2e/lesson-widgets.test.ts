@@ -20,7 +20,7 @@ import { ensureSite } from '../../runner/server/site.ts';
 import { launchBrowser, screenshot } from '../support/browser.ts';
 import { TEST_CLUSTER, testCluster } from '../support/test-cluster.ts';
 
-const KEEPALIVE_MS = 400;
+const KEEPALIVE_MS = 500;
 
 describe('the lesson widgets', { concurrency: false }, () => {
   let runner: Runner;
@@ -121,11 +121,13 @@ describe('the lesson widgets', { concurrency: false }, () => {
     const search = async (q: string) => {
       await page.locator('.VPNavBarSearch button').click();
       const input = page.locator('.VPLocalSearchBox input.search-input');
+      const results = page.locator('.VPLocalSearchBox .results a.result');
+      // The box remembers the last query: empty it first, so that no old result is read.
+      await input.fill('');
+      await page.waitForFunction(() => document.querySelectorAll('.VPLocalSearchBox .results a.result').length === 0, undefined, { timeout: 15_000 });
       await input.fill(q);
-      await page.locator('.VPLocalSearchBox .results a.result').first().waitFor({ timeout: 15_000 });
-      await page.waitForTimeout(300);
-      const hrefs = await page.locator('.VPLocalSearchBox .results a.result').evaluateAll((as) => as.map((a) => a.getAttribute('href') ?? ''));
-      return hrefs;
+      await results.first().waitFor({ timeout: 15_000 });
+      return results.evaluateAll((as) => as.map((a) => a.getAttribute('href') ?? ''));
     };
     const affinity = await search('会话保持');
     assert.match(affinity[0]!, /^\/zh\/lessons\/affinity-local(\.html)?#?/, `the session-affinity lesson comes first: ${affinity.join(' ')}`);
@@ -148,11 +150,13 @@ describe('the lesson widgets', { concurrency: false }, () => {
     });
     ws.send(JSON.stringify({ type: 'ping' }));
     await pong;
-    await new Promise((r) => setTimeout(r, KEEPALIVE_MS * 5.5));
+    await new Promise((r) => setTimeout(r, KEEPALIVE_MS * 6.5));
     assert.equal(ws.readyState, WebSocket.OPEN, 'the idle socket is still open');
-    assert.ok(pings.length >= 4 && pings.length <= 6, `${pings.length} pings in ${KEEPALIVE_MS * 5.5} ms`);
+    assert.ok(pings.length >= 3 && pings.length <= 7, `${pings.length} pings in ${KEEPALIVE_MS * 6.5} ms`);
+    // Timers never fire early; on a loaded machine they may fire late, so the mean is what counts.
     const gaps = pings.slice(1).map((t, i) => t - pings[i]!);
-    assert.ok(gaps.every((g) => g > KEEPALIVE_MS * 0.5 && g < KEEPALIVE_MS * 2), `pings every ${KEEPALIVE_MS} ms: gaps ${gaps.join(', ')}`);
+    const mean = gaps.reduce((a, b) => a + b, 0) / gaps.length;
+    assert.ok(gaps.every((g) => g > KEEPALIVE_MS * 0.8) && mean < KEEPALIVE_MS * 1.5, `pings every ${KEEPALIVE_MS} ms: gaps ${gaps.join(', ')}`);
     ws.close();
   });
 });

@@ -107,7 +107,7 @@ describe('svclab up and svclab serve, as the README runs them', { concurrency: f
     const url = new URL(s.link);
     assert.equal(url.hostname, '127.0.0.1');
     assert.doesNotMatch(s.stderr, /WARNING/);
-    assert.match(await reachable(`http://${otherAddress()}:${url.port}/api/health`) as string, /ECONNREFUSED/, 'nothing listens on the other addresses');
+    assert.match(String(await reachable(`http://${otherAddress()}:${url.port}/api/health`)), /ECONNREFUSED/, 'nothing listens on the other addresses');
 
     const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
     await page.goto(s.link);
