@@ -78,7 +78,7 @@ function ensureTestCluster() {
 
 // A test file whose process never exits (a leaked socket or timer) would hang the run until
 // CI's own limit: each batch gets a deadline and is killed, with a message, past it.
-const BATCH_MINUTES = { unit: 10, integration: 50, e2e: 30 };
+const BATCH_MINUTES = { unit: 10, integration: 50, e2e: 40 };
 
 function runFiles(label, files, concurrency, suite) {
   if (files.length === 0) return true;
