@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type Docker from 'dockerode';
@@ -26,6 +26,8 @@ export interface UpOptions {
   name: string;
   /** Worker nodes; undefined: an existing cluster's count, else 2. */
   workers?: number;
+  /** The lean profile (ClusterSpec.lean) for a new cluster; an existing one keeps how it was made. */
+  lean?: boolean;
   /** Another Docker engine for the nodes (DOCKER_HOST); images are built here and shipped there. */
   engine?: { host: string; docker: Docker };
   source: SourceChoice;
@@ -64,6 +66,9 @@ export async function clusterUp(docker: Docker, opts: UpOptions): Promise<Cluste
   if (!fresh && opts.workers !== undefined && record!.workers !== opts.workers) {
     throw new UserError(`cluster "${name}" exists with ${record!.workers} workers, not ${opts.workers}: run 'svclab cluster down --name ${name}' first, or omit --workers`);
   }
+  if (!fresh && opts.lean && !(await madeLean(name))) {
+    throw new UserError(`cluster "${name}" exists and was not made with --lean (the profile applies when a cluster is created): run 'svclab cluster down --name ${name}' first, or omit --lean`);
+  }
 
   if (opts.proxyMode === 'ipvs') {
     const why = fresh ? hostIpvsUnsupported(opts.engine) : await proxyModeUnsupported(nodesDocker, `${name}-control-plane`, 'ipvs');
@@ -73,7 +78,7 @@ export async function clusterUp(docker: Docker, opts: UpOptions): Promise<Cluste
   const images = await ensureImages(docker, { source, status, onLine: opts.onLine });
   if (opts.engine) await status.step(`Shipping the node image to ${opts.engine.host}`, () => shipImage(docker, opts.engine!.docker, images.nodeImage));
   const spec: ClusterSpec = fresh
-    ? { ...defaultSpec(name, opts.workers ?? 2), apiServerAddress: opts.engine ? apiServerAddressFor(opts.engine.host) : undefined }
+    ? { ...defaultSpec(name, opts.workers ?? 2), apiServerAddress: opts.engine ? apiServerAddressFor(opts.engine.host) : undefined, ...(opts.lean ? { lean: true } : {}) }
     : { ...defaultSpec(name, record!.workers), podSubnet: record!.podSubnet, serviceSubnet: record!.serviceSubnet };
 
   try {
@@ -128,6 +133,15 @@ async function createKindCluster(kind: Kind, spec: ClusterSpec, images: ImageSet
   await status.step(`Creating kind cluster "${spec.name}" (1 control-plane, ${spec.workers} worker${spec.workers === 1 ? '' : 's'}; no kube-proxy, CoreDNS or default CNI)`, () =>
     kind.create(spec.name, images.nodeImage, configPath, kubeconfigPath(spec.name)),
   );
+}
+
+/** Whether an existing cluster was made with the lean profile: its kind config (written when it was made) has the lean patches. */
+async function madeLean(name: string): Promise<boolean> {
+  try {
+    return (await readFile(join(clusterDir(name), 'kind-config.yaml'), 'utf8')).includes('leader-elect: "false"');
+  } catch {
+    return false;
+  }
 }
 
 async function controlPlaneAddress(docker: Docker, name: string): Promise<string> {

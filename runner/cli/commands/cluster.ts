@@ -42,6 +42,7 @@ export interface UpCliOptions {
   retain: boolean;
   wait: string;
   proxyMode?: string;
+  lean?: boolean;
   verbose: boolean;
 }
 
@@ -60,6 +61,7 @@ export async function upAction(opts: UpCliOptions): Promise<void> {
     retain: opts.retain,
     waitMs,
     proxyMode: opts.proxyMode as ProxyMode | undefined,
+    lean: opts.lean,
     status: new Status(),
     onLine: opts.verbose ? (l) => process.stderr.write(`   ${l}\n`) : undefined,
   });
@@ -75,6 +77,7 @@ export function addUpOptions(cmd: Command): Command {
     .option('--workers <n>', 'number of worker nodes (default: 2 for a new cluster, unchanged for an existing one)')
     .addOption(new Option('--source <source>', 'where images come from: pull from a registry, or build everything locally').choices(['auto', 'online', 'offline']).default('auto'))
     .addOption(new Option('--proxy-mode <mode>', 'kube-proxy\'s mode (default: iptables for a new cluster, unchanged for an existing one)').choices([...PROXY_MODES]))
+    .option('--lean', 'a new cluster with less idle CPU (no leader election in the controller manager and scheduler, no kubelet local-storage eviction pass), as classroom learner clusters are made', false)
     .option('--retain', 'keep a cluster whose creation failed, for debugging', false)
     .option('--wait <duration>', 'how long to wait for nodes and components', '5m')
     .option('-v, --verbose', 'show the output of kind and image builds', false);

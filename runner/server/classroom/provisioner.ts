@@ -45,6 +45,11 @@ export class Provisioner {
     /** The engine images are built on (the local one). */
     private readonly buildDocker: Docker,
     readonly workers: number,
+    /**
+     * Learner clusters get the lean profile (ClusterSpec.lean: less idle CPU per cluster, so
+     * that more learners fit on the cores; see bench/classroom/README.md) unless this is false.
+     */
+    readonly lean = true,
   ) {}
 
   /** What each engine has: memory and svclab clusters placed there (including those being made). */
@@ -80,6 +85,7 @@ export class Provisioner {
         return await clusterUp(this.buildDocker, {
           name,
           workers: this.workers,
+          lean: this.lean,
           engine: engine && !isLocal(engine.host) ? engine : undefined,
           source: 'auto',
           retain: false,

@@ -41,3 +41,25 @@ test('manifest placeholders are filled in, and an unknown one is an error instea
   const objs = parseManifest('kind: A\napiVersion: v1\nmetadata: {name: a}\n---\n---\nkind: B\napiVersion: v1\nmetadata: {name: b}\n', 'm.yaml');
   assert.deepEqual(objs.map((o) => o.kind), ['A', 'B']);
 });
+
+test('the lean profile adds kubeadm patches: no leader election in the controller manager and scheduler, no kubelet local-storage isolation', () => {
+  const plain = parse(renderKindConfig(defaultSpec('lab', 0)));
+  assert.equal(plain.kubeadmConfigPatches.length, 1, 'the default cluster has only the InitConfiguration patch');
+  const cfg = parse(renderKindConfig({ ...defaultSpec('learner', 2), lean: true }));
+  const patches = (cfg.kubeadmConfigPatches as string[]).map((p) => parse(p));
+  // The InitConfiguration patch and everything else stays as in the default cluster.
+  assert.deepEqual(patches[0].skipPhases, ['preflight', 'addon/kube-proxy', 'addon/coredns']);
+  assert.deepEqual({ ...cfg, kubeadmConfigPatches: undefined }, { ...parse(renderKindConfig(defaultSpec('learner', 2))), kubeadmConfigPatches: undefined });
+  const cluster = patches.find((p) => p.kind === 'ClusterConfiguration');
+  // extraArgs values are strings (kubeadm v1beta3's map[string]string, which kind v0.31 generates for v1.34),
+  // and no apiVersion, so that kind matches the kubeadm config whichever version it generates.
+  assert.deepEqual(cluster, {
+    kind: 'ClusterConfiguration',
+    controllerManager: { extraArgs: { 'leader-elect': 'false' } },
+    scheduler: { extraArgs: { 'leader-elect': 'false' } },
+  });
+  const kubelet = patches.find((p) => p.kind === 'KubeletConfiguration');
+  assert.deepEqual(kubelet, { kind: 'KubeletConfiguration', localStorageCapacityIsolation: false });
+  assert.equal(patches.length, 3);
+  assert.deepEqual(cfg.nodes.map((n: { role: string }) => n.role), ['control-plane', 'worker', 'worker']);
+});
