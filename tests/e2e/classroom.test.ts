@@ -18,11 +18,29 @@ import { enginesFrom } from '../../runner/server/classroom/provisioner.ts';
 import { labEngine } from '../../runner/server/lab-engine.ts';
 import { startRunner, type Runner } from '../../runner/server/runner.ts';
 import { ensureSite } from '../../runner/server/site.ts';
-import { launchBrowser, screenText, screenshot, waitForScreen } from '../support/browser.ts';
+import { launchBrowser, screenshot } from '../support/browser.ts';
 
 const GiB = 2 ** 30;
 const PROMPT = /svclab:\S*[#$]/;
 const CELL = 'clusterip/create-deployment';
+
+/** The visible text of the xterm under `scope` (one div per row; only rendered while on screen). */
+async function screenText(page: Page, scope: string): Promise<string> {
+  const rows = page.locator(`${scope} .xterm-rows`).first();
+  await rows.scrollIntoViewIfNeeded();
+  return rows.innerText();
+}
+
+async function waitForScreen(page: Page, scope: string, re: RegExp, what: string, ms = 30_000): Promise<string> {
+  const deadline = Date.now() + ms;
+  let text = '';
+  while (Date.now() < deadline) {
+    text = await screenText(page, scope).catch(() => '');
+    if (re.test(text)) return text;
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`timed out waiting for ${what}; the terminal shows:\n${text}`);
+}
 
 describe('classroom mode in the browser', { concurrency: false }, () => {
   let runner: Runner;
@@ -103,10 +121,10 @@ describe('classroom mode in the browser', { concurrency: false }, () => {
   test('each learner\'s terminal gets a shell in their own cluster', async () => {
     for (const name of ['Ada', 'Grace'] as const) {
       const page = ctx[name].page!;
-      await waitForScreen(page, PROMPT, `${name}'s shell prompt`, 12 * 60_000);
+      await waitForScreen(page, '.svclab-terminal', PROMPT, `${name}'s shell prompt`, 12 * 60_000);
       await page.locator('.svclab-terminal .xterm').click();
       await page.keyboard.type('kubectl get nodes -o name\n');
-      const text = await waitForScreen(page, /node\/\S+-control-plane/, `${name}'s node list`);
+      const text = await waitForScreen(page, '.svclab-terminal', /node\/\S+-control-plane/, `${name}'s node list`);
       const node = /node\/(\S+)-control-plane/.exec(text)![1]!;
       assert.ok(node.startsWith(`${classId}-`), `${name}'s cluster is the class's (${node})`);
       assert.equal(node, runner.store.learners(classId).find((l) => l.name === name)!.cluster);
@@ -122,7 +140,7 @@ describe('classroom mode in the browser', { concurrency: false }, () => {
     await ada.locator('.lab-tasks button', { hasText: 'Reset' }).waitFor({ timeout: 60_000 });
     await ada.locator('.svclab-terminal .xterm').click();
     await ada.keyboard.type('kubectl create deployment web --image=$ECHO_IMAGE --replicas=3 --port=8080\n');
-    await waitForScreen(ada, /deployment.apps\/web created/, 'kubectl\'s answer');
+    await waitForScreen(ada, '.svclab-terminal', /deployment.apps\/web created/, 'kubectl\'s answer');
     await ada.locator(`.lab-tasks li[data-task="create-deployment"][data-state="passed"]`).waitFor({ timeout: 120_000 });
     const learnerSaw = Date.now();
     await teacher.locator(`tr[data-learner="Ada"] td[data-task="${CELL}"][data-state="passed"]`).waitFor({ timeout: 10_000 });
@@ -136,12 +154,12 @@ describe('classroom mode in the browser', { concurrency: false }, () => {
   test('the instructor watches the learner\'s screen; typing waits for the learner\'s consent on their page', async () => {
     const ada = ctx.Ada.page!;
     await teacher.locator('tr[data-learner="Ada"] button.ins-name').click();
-    await waitForScreen(teacher, /deployment.apps\/web created/, 'the learner\'s screen in the shadow view', undefined, '.ins-shadow');
+    await waitForScreen(teacher, '.ins-shadow', /deployment.apps\/web created/, 'the learner\'s screen in the shadow view');
     await ada.locator('.class-banner .cb-watching').waitFor({ timeout: 10_000 });
     await teacher.locator('.ins-shadow .xterm').click();
     await teacher.keyboard.type('echo instructor-$((20+3))\n');
     await teacher.waitForTimeout(1500);
-    assert.doesNotMatch(await screenText(ada), /instructor-23/, 'typing is refused before consent');
+    assert.doesNotMatch(await screenText(ada, '.svclab-terminal'), /instructor-23/, 'typing is refused before consent');
     await teacher.locator('.ins-detail button', { hasText: 'Ask to take over' }).click();
     await teacher.locator('.ins-detail button', { hasText: 'waiting for the learner' }).waitFor();
     await ada.locator('.class-banner .cb-ask').waitFor({ timeout: 10_000 });
@@ -150,8 +168,8 @@ describe('classroom mode in the browser', { concurrency: false }, () => {
     await teacher.locator('.ins-detail button', { hasText: 'you may type' }).waitFor({ timeout: 10_000 });
     await teacher.locator('.ins-shadow .xterm').click();
     await teacher.keyboard.type('echo instructor-$((20+3))\n');
-    await waitForScreen(ada, /instructor-23/, 'the instructor\'s typing in the learner\'s shell');
-    await waitForScreen(teacher, /instructor-23/, 'the instructor\'s own view', undefined, '.ins-shadow');
+    await waitForScreen(ada, '.svclab-terminal', /instructor-23/, 'the instructor\'s typing in the learner\'s shell');
+    await waitForScreen(teacher, '.ins-shadow', /instructor-23/, 'the instructor\'s own view');
     await screenshot(teacher, 'classroom-shadow-takeover');
     await ada.locator('.class-banner .cb-granted button').click();
     await teacher.locator('.ins-detail button', { hasText: 'Ask to take over' }).waitFor({ timeout: 10_000 });

@@ -13,8 +13,26 @@ import { dockerClient } from '../../runner/docker.ts';
 import { labEngine } from '../../runner/server/lab-engine.ts';
 import { startRunner, type Runner } from '../../runner/server/runner.ts';
 import { ensureSite } from '../../runner/server/site.ts';
-import { launchBrowser, screenText, screenshot, waitForScreen } from '../support/browser.ts';
+import { launchBrowser, screenshot } from '../support/browser.ts';
 import { TEST_CLUSTER, testCluster } from '../support/test-cluster.ts';
+
+/** The terminal's visible text (xterm's DOM renderer keeps one div per row; it only renders while on screen). */
+async function screenText(page: Page): Promise<string> {
+  const rows = page.locator('.svclab-terminal .xterm-rows');
+  await rows.scrollIntoViewIfNeeded();
+  return rows.innerText();
+}
+
+async function waitForScreen(page: Page, re: RegExp, what: string, ms = 30_000): Promise<string> {
+  const deadline = Date.now() + ms;
+  let text = '';
+  while (Date.now() < deadline) {
+    text = await screenText(page).catch(() => '');
+    if (re.test(text)) return text;
+    await page.waitForTimeout(200);
+  }
+  throw new Error(`timed out waiting for ${what}; the terminal shows:\n${text}`);
+}
 
 describe('a lesson with its terminal', { concurrency: false }, () => {
   let runner: Runner;

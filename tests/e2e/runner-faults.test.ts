@@ -8,19 +8,36 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { deleteCluster } from '../../runner/cluster/delete.ts';
 import { readRecord } from '../../runner/cluster/state.ts';
 import { dockerClient } from '../../runner/docker.ts';
 import { labEngine } from '../../runner/server/lab-engine.ts';
 import { startRunner, type Runner } from '../../runner/server/runner.ts';
 import { ensureSite } from '../../runner/server/site.ts';
-import { launchBrowser, screenshot, waitForScreen } from '../support/browser.ts';
+import { launchBrowser, screenshot } from '../support/browser.ts';
 import { TEST_CLUSTER, testCluster } from '../support/test-cluster.ts';
 
 const PROMPT = /svclab:\S*[#$]/;
 /** The cluster the "start" button makes: named after the shared test cluster, so that parallel runs on one machine do not meet. */
 const FRESH = `${TEST_CLUSTER}-fresh`;
+
+async function screenText(page: Page): Promise<string> {
+  const rows = page.locator('.svclab-terminal .xterm-rows');
+  await rows.scrollIntoViewIfNeeded();
+  return rows.innerText();
+}
+
+async function waitForScreen(page: Page, re: RegExp, what: string, ms = 30_000): Promise<string> {
+  const deadline = Date.now() + ms;
+  let text = '';
+  while (Date.now() < deadline) {
+    text = await screenText(page).catch(() => '');
+    if (re.test(text)) return text;
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`timed out waiting for ${what}; the terminal shows:\n${text}`);
+}
 
 describe('the lesson page without its runner or its cluster', { concurrency: false }, () => {
   let browser: Browser;
