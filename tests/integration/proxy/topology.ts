@@ -135,3 +135,14 @@ export function tally(answers: string[]): { byPod: Record<string, number>; peers
   }
   return { byPod, peers, errors };
 }
+
+/**
+ * Whether `count` hits out of `n` fit a predicted probability: within 4.5 standard deviations
+ * of Binomial(n, p) (a false alarm about once in 150 000 checks), and at least one hit when
+ * p > 0. A fixed tolerance on the share fails honest runs now and then at small n.
+ */
+export function fitsShare(count: number, n: number, p: number): boolean {
+  if (p === 0) return count === 0;
+  if (count === 0) return false;
+  return Math.abs(count - n * p) <= 4.5 * Math.sqrt(n * p * (1 - p)) + 1;
+}
