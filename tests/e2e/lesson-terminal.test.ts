@@ -52,6 +52,21 @@ describe('a lesson with its terminal', { concurrency: false }, () => {
     await runner?.close();
   });
 
+  let exits = 0;
+  /** Leaves a node shell and waits until the toolbox shell answers again. */
+  async function exitNodeShell(): Promise<void> {
+    const n = ++exits;
+    await page.keyboard.type('exit\n');
+    // Keys typed while node-shell tears its pod down can be swallowed by the ending
+    // kubectl exec: ask again until the toolbox shell answers.
+    let back = false;
+    for (let i = 0; i < 6 && !back; i++) {
+      await page.keyboard.type(`echo back-in-the-toolbox-${n}-$((40+${i}))\n`);
+      back = await waitForScreen(page, new RegExp(`back-in-the-toolbox-${n}-${40 + i}\\b`), 'the toolbox shell after exit', 10_000).then(() => true, () => false);
+    }
+    assert.ok(back, 'the toolbox shell answers after the node shell exits');
+  }
+
   test('the first lesson opens and its terminal shows a prompt', async () => {
     await page.goto(`${runner.url}lessons/intro?token=${runner.token}`);
     await page.locator('h1', { hasText: 'What a Service is' }).waitFor();
@@ -72,9 +87,10 @@ describe('a lesson with its terminal', { concurrency: false }, () => {
     const before = nodeLists(await screenText(page));
     const block = page.locator('.svclab-runnable', { hasText: 'kubectl get nodes' }).first();
     await block.locator('button.svclab-run').click();
-    // The block runs `kubectl get nodes` and then `node-shell svclab-worker` (a node of the default cluster).
-    await waitForScreen(page, /node-shell: no node named "svclab-worker"/, 'the second command of the block');
+    // The block runs `kubectl get nodes` and then `node-shell`, which picks the first worker.
+    await waitForScreen(page, new RegExp(`root shell on node ${TEST_CLUSTER}-worker\\b`), 'the second command of the block: a node shell', 90_000);
     assert.equal(nodeLists(await screenText(page)), before + 1, 'the block printed the node list once more');
+    await exitNodeShell();
     await page.keyboard.type('echo ran-from-the-lesson-$((20+22))\n');
     await waitForScreen(page, /ran-from-the-lesson-42/, 'the echo');
   });
@@ -87,6 +103,35 @@ describe('a lesson with its terminal', { concurrency: false }, () => {
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate("!!document.activeElement?.closest('.svclab-terminal')"), false, 'Tab goes on to the rest of the page');
     await page.locator('.svclab-terminal .xterm').click();
+  });
+
+  test('Ctrl+Shift+F searches the output: matches counted, Enter steps through them, Escape returns to the shell', async () => {
+    await page.locator('.svclab-terminal .xterm').click();
+    await page.keyboard.type('for i in 1 2 3; do echo "needle-$((7*6))"; done\n');
+    await waitForScreen(page, /needle-42[\s\S]*needle-42[\s\S]*needle-42/, 'three lines of output');
+    await page.keyboard.press('Control+Shift+F');
+    const box = page.locator('.svclab-terminal-search input');
+    await box.waitFor();
+    assert.equal(await page.evaluate("document.activeElement?.getAttribute('type')"), 'search', 'the search box has the focus');
+    const count = page.locator('.svclab-terminal-search-count');
+    const countIs = async (re: RegExp) => {
+      for (let i = 0; i < 50; i++) {
+        const text = (await count.textContent())?.trim() ?? '';
+        if (re.test(text)) return text;
+        await page.waitForTimeout(100);
+      }
+      assert.fail(`the match count never read ${re}: "${await count.textContent()}"`);
+    };
+    await box.fill('needle-42');
+    const first = await countIs(/^[1-3]\/3$/);
+    await box.press('Enter');
+    const second = await countIs(/^[1-3]\/3$/);
+    assert.notEqual(second, first, 'Enter moves to another match');
+    await box.fill('no-such-text-anywhere');
+    await countIs(/^no match$/);
+    await box.press('Escape');
+    await box.waitFor({ state: 'detached' });
+    assert.equal(await page.evaluate("document.activeElement?.classList.contains('xterm-helper-textarea')"), true, 'the terminal has the focus again');
   });
 
   test('a reload comes back to the same shell with its screen', async () => {
@@ -139,20 +184,13 @@ describe('a lesson with its terminal', { concurrency: false }, () => {
 
   test('node-shell opens a root shell on a node, where iptables-save shows svclab\'s kube-proxy chains', async () => {
     await page.locator('.svclab-terminal .xterm').click();
-    await page.keyboard.type(`node-shell ${TEST_CLUSTER}-worker\n`);
-    await waitForScreen(page, new RegExp(`root shell on node ${TEST_CLUSTER}-worker`), 'the node shell', 90_000);
+    // The short name: the part after the cluster's name.
+    await page.keyboard.type('node-shell worker2\n');
+    await waitForScreen(page, new RegExp(`root shell on node ${TEST_CLUSTER}-worker2`), 'the node shell', 90_000);
     await page.keyboard.type("echo svc-chains=$(iptables-save -t nat | grep -c '^:KUBE-SVC-')\n");
     const text = await waitForScreen(page, /svc-chains=[1-9]\d*/, 'the KUBE-SVC chains counted on the node');
-    assert.match(text, new RegExp(`root@${TEST_CLUSTER}-worker`), 'the prompt names the node');
-    await page.keyboard.type('exit\n');
-    // Keys typed while node-shell tears its pod down can be swallowed by the ending
-    // kubectl exec: ask again until the toolbox shell answers.
-    let back = false;
-    for (let i = 0; i < 6 && !back; i++) {
-      await page.keyboard.type(`echo back-in-the-toolbox-$((40+${i}))\n`);
-      back = await waitForScreen(page, new RegExp(`back-in-the-toolbox-${40 + i}\\b`), 'the toolbox shell after exit', 10_000).then(() => true, () => false);
-    }
-    assert.ok(back, 'the toolbox shell answers after the node shell exits');
+    assert.match(text, new RegExp(`root@${TEST_CLUSTER}-worker2`), 'the prompt names the node');
+    await exitNodeShell();
   });
 
   test('the shell follows the terminal\'s size', async () => {
