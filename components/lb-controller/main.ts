@@ -5,6 +5,7 @@ import { formatPool, formatSubnet, parsePool, parseSubnet, poolBlocks, poolInSub
 import { oneLine } from '../../runner/errors.ts';
 import { loadKubeConfig } from '../../runner/kube/client.ts';
 import { nodeNetwork, runController } from '../../runner/lb/controller.ts';
+import { parseDuration } from '../../runner/core/duration.ts';
 
 const fail = (msg: string): never => {
   console.error(`lb-controller: ${msg}`);
@@ -14,6 +15,22 @@ const fail = (msg: string): never => {
 const nodeName = process.env.NODE_NAME || fail('NODE_NAME is not set (the DaemonSet passes it from spec.nodeName)');
 const identity = process.env.POD_NAME || fail('POD_NAME is not set (the DaemonSet passes it from metadata.name)');
 const nodeIP = process.env.NODE_IP || fail('NODE_IP is not set (the DaemonSet passes it from status.hostIP)');
+
+/** kube-controller-manager's leader election flags (--leader-elect-lease-duration=15s …), in ms. */
+function leaderElectFlag(name: string, fallbackMs: number): number {
+  const prefix = `--leader-elect-${name}=`;
+  const raw = process.argv.slice(2).find((a) => a.startsWith(prefix))?.slice(prefix.length);
+  if (raw === undefined) return fallbackMs;
+  const ms = parseDuration(raw);
+  return ms && ms > 0 ? ms : fail(`invalid ${prefix}${raw}: give a duration such as 15s`);
+}
+for (const a of process.argv.slice(2)) {
+  if (!/^--leader-elect-(lease-duration|renew-deadline|retry-period)=/.test(a)) fail(`unknown argument "${a}": the flags are --leader-elect-lease-duration, --leader-elect-renew-deadline and --leader-elect-retry-period`);
+}
+const leaseDurationMs = leaderElectFlag('lease-duration', 15_000);
+const renewDeadlineMs = leaderElectFlag('renew-deadline', 10_000);
+const retryPeriodMs = leaderElectFlag('retry-period', 2_000);
+if (!(retryPeriodMs < renewDeadlineMs && renewDeadlineMs < leaseDurationMs)) fail('the leader election flags need retry-period < renew-deadline < lease-duration');
 
 try {
   const net = await nodeNetwork(nodeIP);
@@ -28,7 +45,7 @@ try {
     pool = poolBlocks(subnet)[0] ?? fail(`the node network ${formatSubnet(subnet)} is too small for an address pool: set SVCLAB_LB_POOL to FIRST-LAST`);
   }
   if (!poolInSubnet(pool, subnet)) console.error(`lb-controller: warning: pool ${formatPool(pool)} is not inside the node network ${formatSubnet(subnet)}; hosts on that network will not reach it`);
-  const stop = await runController(loadKubeConfig(), { nodeName, identity, pool, iface: net.iface });
+  const stop = await runController(loadKubeConfig(), { nodeName, identity, pool, iface: net.iface, leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000), renewDeadlineMs, retryPeriodMs });
   let stopping = false;
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.on(sig, () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type Docker from 'dockerode';
 import type { Status } from '../cli/status.ts';
-import { defaultSpec, dnsServiceIP, renderKindConfig, type ClusterSpec } from '../core/cluster/kind-config.ts';
+import { componentProfile, defaultSpec, dnsServiceIP, renderKindConfig, type ClusterSpec } from '../core/cluster/kind-config.ts';
 import { UserError } from '../errors.ts';
 import { imageExists } from '../docker.ts';
 import { requireFreeDisk } from '../images/tools.ts';
@@ -79,7 +79,7 @@ export async function clusterUp(docker: Docker, opts: UpOptions): Promise<Cluste
   if (opts.engine) await status.step(`Shipping the node image to ${opts.engine.host}`, () => shipImage(docker, opts.engine!.docker, images.nodeImage));
   const spec: ClusterSpec = fresh
     ? { ...defaultSpec(name, opts.workers ?? 2), apiServerAddress: opts.engine ? apiServerAddressFor(opts.engine.host) : undefined, ...(opts.lean ? { lean: true } : {}) }
-    : { ...defaultSpec(name, record!.workers), podSubnet: record!.podSubnet, serviceSubnet: record!.serviceSubnet };
+    : { ...defaultSpec(name, record!.workers), podSubnet: record!.podSubnet, serviceSubnet: record!.serviceSubnet, ...((await madeLean(name)) ? { lean: true } : {}) };
 
   try {
     if (fresh) {
@@ -173,6 +173,7 @@ async function installComponents(docker: Docker, kind: Kind, spec: ClusterSpec, 
     ECHO_IMAGE: images.components.echo ?? '',
     // The LoadBalancer controller's address pool: this cluster's block of the kind network.
     LB_POOL: await claimLBPool(docker, spec.name),
+    ...componentProfile(spec.lean ?? false),
     IMAGE: '',
   };
   const applied: KubernetesObject[] = [];
@@ -184,7 +185,7 @@ async function installComponents(docker: Docker, kind: Kind, spec: ClusterSpec, 
       applied.push(...objects);
     }
   });
-  await status.step(`Waiting for ${spec.workers + 1} nodes to be Ready`, () => waitForNodesReady(kc, spec.workers + 1, waitMs));
+  await status.step(spec.workers ? `Waiting for ${spec.workers + 1} nodes to be Ready` : 'Waiting for the node to be Ready', () => waitForNodesReady(kc, spec.workers + 1, waitMs));
   await status.step('Waiting for svclab components to be available', () => waitForWorkloads(kc, applied, waitMs));
   return proxyMode;
 }

@@ -9,6 +9,7 @@ import { debianBaseRef, type ImageSource } from './debian-base.ts';
 import { ensureGoTarget, goBinary } from './go-binaries.ts';
 import { requireTools } from './tools.ts';
 import { controlPlaneImages, versions } from './versions.ts';
+import { LEAN_STATIC_POD_PATCHES, LEAN_STATIC_POD_PATCHES_DIR } from '../core/cluster/kind-config.ts';
 
 const nodeDir = join(repoRoot, 'runner/images/node');
 
@@ -113,12 +114,15 @@ async function buildScratchImage(docker: Docker, ctx: string, binary: string, ta
  */
 export async function ensureLabNodeImage(docker: Docker, nodeImage: string, componentRefs: string[]): Promise<string> {
   const nodeId = (await docker.getImage(nodeImage).inspect()).Id;
-  const ref = `svclab/lab-node:${versions.kubernetes}-${contentKey(nodeId, ...[...componentRefs].sort())}`;
+  const patches = Object.entries(LEAN_STATIC_POD_PATCHES).sort(([a], [b]) => a.localeCompare(b));
+  const ref = `svclab/lab-node:${versions.kubernetes}-${contentKey(nodeId, ...[...componentRefs].sort(), ...patches.flat())}`;
   if (await imageExists(docker, ref)) return ref;
   const work = await mkdtemp(join(tmpdir(), 'svclab-lab-node-'));
   try {
     await saveImages(docker, componentRefs, join(work, 'images.tar'));
-    await assembleNode(docker, nodeImage, join(work, 'images.tar'), ref);
+    await mkdir(join(work, 'patches'));
+    for (const [file, text] of patches) await writeFile(join(work, 'patches', file), text);
+    await assembleNode(docker, nodeImage, join(work, 'images.tar'), ref, join(work, 'patches'));
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -126,7 +130,7 @@ export async function ensureLabNodeImage(docker: Docker, nodeImage: string, comp
 }
 
 /** kind's own method: start containerd in a build container, import the images, commit. */
-async function assembleNode(docker: Docker, baseTag: string, imagesTar: string, ref: string): Promise<void> {
+async function assembleNode(docker: Docker, baseTag: string, imagesTar: string, ref: string, patchesDir?: string): Promise<void> {
   const container = await docker.createContainer({
     Image: baseTag,
     Entrypoint: ['sleep'],
@@ -138,6 +142,7 @@ async function assembleNode(docker: Docker, baseTag: string, imagesTar: string, 
     const id = container.id;
     await execIn(docker, id, ['mkdir', '-p', '/kind']);
     await run('docker', ['cp', imagesTar, `${id}:/kind/images.tar`]);
+    if (patchesDir) await run('docker', ['cp', patchesDir, `${id}:${LEAN_STATIC_POD_PATCHES_DIR}`]);
     await execIn(docker, id, [
       'bash',
       '-ec',

@@ -281,16 +281,3 @@ function recordStart(kc: KubeConfig, nodeName: string, mode: string): Promise<vo
   return recordEvent(kc, { namespace: 'default', regarding: { kind: 'Node', name: nodeName, uid: nodeName }, instance: `kube-proxy-${nodeName}`, action: 'StartKubeProxy', reason: 'Starting', note: `proxy mode ${mode}`, type: 'Normal' });
 }
 
-/** Go-style durations as kube-proxy's flags take them: "30s", "1m", "500ms", "1h30m". */
-export function parseDuration(raw: string): number | null {
-  if (raw === '0') return 0;
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
-  let total = 0;
-  let m: RegExpExecArray | null;
-  let consumed = 0;
-  while ((m = re.exec(raw))) {
-    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-    consumed = re.lastIndex;
-  }
-  return consumed === raw.length && raw.length > 0 ? total : null;
-}

@@ -66,7 +66,7 @@ export async function upAction(opts: UpCliOptions): Promise<void> {
     onLine: opts.verbose ? (l) => process.stderr.write(`   ${l}\n`) : undefined,
   });
   const secs = ((Date.now() - started) / 1000).toFixed(0);
-  console.log(`Cluster "${rec.name}" is ready (${rec.workers + 1} nodes, kube-proxy in ${rec.proxyMode ?? 'iptables'} mode, ${rec.imageSource} images, ${secs}s).`);
+  console.log(`Cluster "${rec.name}" is ready (${rec.workers + 1} node${rec.workers ? 's' : ''}, kube-proxy in ${rec.proxyMode ?? 'iptables'} mode, ${rec.imageSource} images, ${secs}s).`);
   console.log(`kubeconfig: ${kubeconfigPath(rec.name)}`);
   console.log(`Try: kubectl --kubeconfig ${kubeconfigPath(rec.name)} get nodes`);
 }

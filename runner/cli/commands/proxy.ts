@@ -105,7 +105,8 @@ export async function startFromFlags(flags: RunFlagValues) {
     if (ignored.length) process.stderr.write(`kube-proxy: --config ${flags.config}: not used by svclab's kube-proxy: ${ignored.join(', ')}\n`);
   }
   checkUserspaceRun(opts);
-  const { runProxy, parseDuration } = await import('../../proxy/run.ts');
+  const { runProxy } = await import('../../proxy/run.ts');
+  const { parseDuration } = await import('../../core/duration.ts');
   const { loadKubeConfig } = await import('../../kube/client.ts');
   const { prefixedExec } = await import('../../proxy/exec.ts');
   const { stderrLine } = await import('../../proxy/log.ts');

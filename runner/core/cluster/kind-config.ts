@@ -20,12 +20,27 @@ export const defaultSpec = (name: string, workers = 2): ClusterSpec => ({
   serviceSubnet: '10.96.0.0/16',
 });
 
+/** Where the lab node image keeps LEAN_STATIC_POD_PATCHES for kubeadm (`patches.directory`). */
+export const LEAN_STATIC_POD_PATCHES_DIR = '/kind/svclab-patches';
+
+/**
+ * kubeadm patches of the control plane's static pods (file name → strategic merge patch) for
+ * lean clusters: kubeadm probes the API server's /readyz every second, a TLS handshake and a
+ * round of readiness checks (etcd's among them) each time; once every 10 s, as for its other
+ * probes, is enough for a cluster nothing balances across.
+ */
+export const LEAN_STATIC_POD_PATCHES: Record<string, string> = {
+  'kube-apiserver+strategic.yaml': ['spec:', '  containers:', '  - name: kube-apiserver', '    readinessProbe:', '      periodSeconds: 10', ''].join('\n'),
+};
+
 /**
  * The lean profile's kubeadm patches (kind merges them into the kubeadm config it
  * generates, as JSON merge patches: the maps below add to kind's own extraArgs; the
  * KubeletConfiguration patch reaches every node's kubelet). Only work a one-control-plane
  * lab cluster does not need is dropped; what it saves is measured in
  * bench/classroom/README.md ("The lean profile"): about 1.3 points of one core of 16.
+ * - the API server's readiness probe every 10 s instead of every second
+ *   (LEAN_STATIC_POD_PATCHES, kept in the lab node image).
  * - kube-controller-manager and kube-scheduler without leader election: there is one
  *   control plane, so nobody to elect, and each of them otherwise renews its Lease in
  *   kube-system every 2 s (a write through the API server to etcd).
@@ -35,6 +50,11 @@ export const defaultSpec = (name: string, workers = 2): ClusterSpec => ({
  *   capacity, so pods cannot use ephemeral-storage requests or limits; no lab does.
  */
 export const LEAN_PATCHES = [
+  [
+    'kind: InitConfiguration',
+    'patches:',
+    `  directory: ${LEAN_STATIC_POD_PATCHES_DIR}`,
+  ],
   [
     'kind: ClusterConfiguration',
     'controllerManager:',
@@ -49,6 +69,21 @@ export const LEAN_PATCHES = [
     'localStorageCapacityIsolation: false',
   ],
 ];
+
+/**
+ * What the lean profile changes in svclab's own components (manifest placeholders), next to
+ * the default. Measured in bench/classroom/README.md ("The lean profile").
+ * - DNS: one replica instead of two: a learner cluster's node count (usually one) gives the
+ *   second replica nothing to survive, and each replica is a pod the kubelet probes and
+ *   houses.
+ * - LoadBalancer controller: its Lease renewed every 15 s instead of every 2 s (each renewal
+ *   is a write through the API server to etcd); a crashed holder is replaced within a minute.
+ */
+export function componentProfile(lean: boolean): Record<'DNS_REPLICAS' | 'LB_LEASE_DURATION' | 'LB_RENEW_DEADLINE' | 'LB_RETRY_PERIOD', string> {
+  return lean
+    ? { DNS_REPLICAS: '1', LB_LEASE_DURATION: '60s', LB_RENEW_DEADLINE: '40s', LB_RETRY_PERIOD: '15s' }
+    : { DNS_REPLICAS: '2', LB_LEASE_DURATION: '15s', LB_RENEW_DEADLINE: '10s', LB_RETRY_PERIOD: '2s' };
+}
 
 /**
  * kind's cluster configuration for a svclab cluster: no kube-proxy, no default CNI and

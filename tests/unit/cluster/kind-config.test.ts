@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { defaultSpec, dnsServiceIP, renderKindConfig, validateClusterName, validateWorkers } from '../../../runner/core/cluster/kind-config.ts';
+import { componentProfile, defaultSpec, dnsServiceIP, LEAN_STATIC_POD_PATCHES, LEAN_STATIC_POD_PATCHES_DIR, renderKindConfig, validateClusterName, validateWorkers } from '../../../runner/core/cluster/kind-config.ts';
 import { parseManifest, renderTemplate } from '../../../runner/cluster/manifests.ts';
 import { parse } from 'yaml';
 
@@ -42,7 +42,7 @@ test('manifest placeholders are filled in, and an unknown one is an error instea
   assert.deepEqual(objs.map((o) => o.kind), ['A', 'B']);
 });
 
-test('the lean profile adds kubeadm patches: no leader election in the controller manager and scheduler, no kubelet local-storage isolation', () => {
+test('the lean profile adds kubeadm patches: the API server probed every 10 s, no leader election in the controller manager and scheduler, no kubelet local-storage isolation', () => {
   const plain = parse(renderKindConfig(defaultSpec('lab', 0)));
   assert.equal(plain.kubeadmConfigPatches.length, 1, 'the default cluster has only the InitConfiguration patch');
   const cfg = parse(renderKindConfig({ ...defaultSpec('learner', 2), lean: true }));
@@ -60,6 +60,17 @@ test('the lean profile adds kubeadm patches: no leader election in the controlle
   });
   const kubelet = patches.find((p) => p.kind === 'KubeletConfiguration');
   assert.deepEqual(kubelet, { kind: 'KubeletConfiguration', localStorageCapacityIsolation: false });
-  assert.equal(patches.length, 3);
+  // kubeadm reads the static pod patches from the lab node image's directory.
+  assert.deepEqual(patches.filter((p) => p.patches), [{ kind: 'InitConfiguration', patches: { directory: LEAN_STATIC_POD_PATCHES_DIR } }]);
+  assert.deepEqual(parse(LEAN_STATIC_POD_PATCHES['kube-apiserver+strategic.yaml']!), { spec: { containers: [{ name: 'kube-apiserver', readinessProbe: { periodSeconds: 10 } }] } });
+  assert.equal(patches.length, 4);
   assert.deepEqual(cfg.nodes.map((n: { role: string }) => n.role), ['control-plane', 'worker', 'worker']);
+});
+
+test('lean clusters run one DNS replica and renew the LoadBalancer controller\'s Lease every 15 s; the default keeps two and kube-controller-manager\'s timings', () => {
+  assert.deepEqual(componentProfile(false), { DNS_REPLICAS: '2', LB_LEASE_DURATION: '15s', LB_RENEW_DEADLINE: '10s', LB_RETRY_PERIOD: '2s' });
+  assert.deepEqual(componentProfile(true), { DNS_REPLICAS: '1', LB_LEASE_DURATION: '60s', LB_RENEW_DEADLINE: '40s', LB_RETRY_PERIOD: '15s' });
+  // Every placeholder of the manifests that use them is filled in, with numbers where YAML wants them.
+  const dns = parseManifest(renderTemplate('spec:\n  replicas: ${DNS_REPLICAS}\n', componentProfile(true), 'm.yaml'), 'm.yaml')[0] as unknown as { spec: { replicas: unknown } };
+  assert.equal(dns.spec.replicas, 1);
 });
