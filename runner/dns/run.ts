@@ -64,7 +64,7 @@ export async function startDns(o: DnsOptions): Promise<RunningDns> {
   const backend = new Backend(index, { zones: o.zones.map(fqdn), ttl: o.ttl, pods: o.pods, endpointPodNames: o.endpointPodNames, localIPs: udpAddresses(o.listen.host).filter((ip) => !ip.startsWith('127.') && ip !== '::1') });
   const upstreams = o.upstreams ?? resolvConfUpstreams();
   const handler = new DnsHandler({ answerer: new Answerer(backend), forwarder: new Forwarder({ ...o.forward, upstreams }), metrics, loadbalance: true });
-  const source: Source = o.source.kind === 'file' ? await fileSource(o.source.path, index, log) : liveSource(o.source.kubeconfig, index, { pods: o.pods === 'verified', log });
+  const source: Source = o.source.kind === 'file' ? await fileSource(o.source.path, index, log) : liveSource(o.source.kubeconfig, index, { pods: o.pods === 'verified', log, metrics });
   const sockets = await listen(handler, o.listen);
   const servers: Server[] = [];
   try {

@@ -4,9 +4,11 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { ClusterIndex, Kind } from '../core/dns/cluster-index.ts';
+import { isHeadless, lastChangeTriggerTime, type EndpointSliceLike } from '../core/dns/model.ts';
 import { oneLine } from '../errors.ts';
-import { watchKind, type Watcher } from '../kube/informers.ts';
+import { watchKind, type WatchEvent, type Watcher } from '../kube/informers.ts';
 import { readStateFile } from '../kube/state-file.ts';
+import type { DnsMetrics } from './metrics.ts';
 
 export interface Source {
   /** True while the state is current: synced and (for a live source) connected. */
@@ -47,15 +49,32 @@ export async function fileSource(path: string, index: ClusterIndex, log: (m: str
   };
 }
 
+/**
+ * Applies one informer event to the index. An EndpointSlice of a headless service that
+ * carries the endpoints controller's last-change-trigger-time is then observed as CoreDNS's
+ * DNS programming latency (plugin/kubernetes/object/metrics.go): the time from that change
+ * to now, when this server answers with it.
+ */
+export function applyEvent(index: ClusterIndex, kind: Kind, e: WatchEvent<unknown>, metrics?: DnsMetrics, now = Date.now()): void {
+  if (e.type === 'delete') index.delete(kind, e.object);
+  else index.upsert(kind, e.object);
+  if (kind !== 'EndpointSlice' || !metrics) return;
+  const slice = e.object as EndpointSliceLike;
+  const triggered = lastChangeTriggerTime(slice);
+  const serviceName = slice.metadata?.labels?.['kubernetes.io/service-name'];
+  const svc = serviceName === undefined ? undefined : index.service(serviceName, slice.metadata?.namespace ?? 'default');
+  // A trigger time is set only by the endpoints controller, so the service has a selector.
+  if (triggered !== undefined && svc && isHeadless(svc)) metrics.programming.observe({ service_kind: 'headless_with_selector' }, (now - triggered) / 1000);
+}
+
 /** Watches Services, EndpointSlices and Namespaces (and Pods when `pods verified`) through informers. */
-export function liveSource(kc: KubeConfig, index: ClusterIndex, opts: { pods: boolean; log: (m: string) => void; onChange?: () => void }): Source {
+export function liveSource(kc: KubeConfig, index: ClusterIndex, opts: { pods: boolean; log: (m: string) => void; metrics?: DnsMetrics; onChange?: () => void }): Source {
   const kinds: Kind[] = ['Service', 'EndpointSlice', 'Namespace', ...(opts.pods ? (['Pod'] as Kind[]) : [])];
   const synced = new Set<Kind>();
   const watchers: Watcher<unknown>[] = kinds.map((kind) =>
     watchKind(kc, kind, {
       onEvent: (e) => {
-        if (e.type === 'delete') index.delete(kind, e.object);
-        else index.upsert(kind, e.object);
+        applyEvent(index, kind, e as WatchEvent<unknown>, opts.metrics);
         opts.onChange?.();
       },
       onSynced: () => {

@@ -1,5 +1,4 @@
 import { Option, type Command } from 'commander';
-import type { PodMode } from '../../core/dns/backend.ts';
 import { startDns, type DnsOptions } from '../../dns/run.ts';
 import { parseListen, type Listen } from '../../dns/server.ts';
 import { resolvConfUpstreams, type Upstream } from '../../dns/forwarder.ts';
@@ -8,7 +7,7 @@ import { loadKubeConfig } from '../../kube/client.ts';
 import { readStateFile } from '../../kube/state-file.ts';
 import { kubeconfigPath } from '../../cluster/state.ts';
 import { Answerer } from '../../core/dns/answer.ts';
-import { Backend } from '../../core/dns/backend.ts';
+import { Backend, parsePodMode, POD_MODES, type PodMode } from '../../core/dns/backend.ts';
 import { ClusterIndex } from '../../core/dns/cluster-index.ts';
 import { explain, formatExplanation } from '../../core/dns/explain.ts';
 import { fqdn } from '../../core/dns/names.ts';
@@ -32,11 +31,19 @@ function listenFlag(v: string, flag: string): Listen {
   return l;
 }
 
+function podsFlag(v: string): PodMode {
+  const mode = parsePodMode(v, '--pods');
+  if (typeof mode !== 'string') throw new UserError(mode.error);
+  return mode;
+}
+
+const podsOption = (description: string) => new Option('--pods <mode>', description).choices([...POD_MODES]).argParser(podsFlag).default('insecure');
+
 function common(cmd: Command, defaultListen: string): Command {
   return cmd
     .option('--zone <zone>', 'the cluster domain', 'cluster.local')
     .option('--ttl <seconds>', 'TTL of cluster records (CoreDNS kubernetes plugin `ttl`; kubeadm sets 30)', '30')
-    .addOption(new Option('--pods <mode>', 'pod records a-b-c-d.<ns>.pod.<zone> (CoreDNS `pods`)').choices(['insecure', 'verified', 'disabled']).default('insecure'))
+    .addOption(podsOption('pod records a-b-c-d.<ns>.pod.<zone> (CoreDNS `pods`)'))
     .option('--endpoint-pod-names', 'name endpoints without a hostname after their pod (CoreDNS `endpoint_pod_names`)', false)
     .option('--listen <host:port>', 'where to answer DNS over UDP and TCP', defaultListen)
     .option('--upstream <host:port>', 'a resolver for names outside the cluster zones (repeatable; default: those of --resolv-conf)', collect, [])
@@ -103,7 +110,7 @@ export function registerDns(program: Command): void {
     .option('--cluster <name>', 'answer from a svclab cluster (default when nothing else is given: svclab)')
     .option('--zone <zone>', 'the cluster domain', 'cluster.local')
     .option('--ttl <seconds>', 'TTL of cluster records', '30')
-    .addOption(new Option('--pods <mode>', 'pod records mode').choices(['insecure', 'verified', 'disabled']).default('insecure'))
+    .addOption(podsOption('pod records mode'))
     .option('--endpoint-pod-names', 'name endpoints without a hostname after their pod', false)
     .option('--json', 'print the explanation as JSON', false)
     .action((name: string, type: string | undefined, f: Parameters<typeof explainAction>[2]) => explainAction(name, type, !f.state && !f.kubeconfig && !f.cluster ? { ...f, cluster: 'svclab' } : f));

@@ -7,7 +7,16 @@ import { isHeadless } from './model.ts';
 import { addressFromReverse, endpointHostname, labels, trimZone } from './names.ts';
 import { InvalidRequest, parseRequest } from './parse.ts';
 
-export type PodMode = 'disabled' | 'insecure' | 'verified';
+/** CoreDNS's `pods` option: kubeadm's Corefile says insecure. */
+export const POD_MODES = ['insecure', 'verified', 'disabled'] as const;
+export type PodMode = (typeof POD_MODES)[number];
+
+/** Reads a `pods` mode given as `where` (a flag or variable name); anything else is one line naming the allowed values. */
+export function parsePodMode(value: string, where: string): PodMode | { error: string } {
+  const mode = value.trim();
+  if ((POD_MODES as readonly string[]).includes(mode)) return mode as PodMode;
+  return { error: `invalid ${where} "${value}": use one of ${POD_MODES.join(', ')} (CoreDNS's \`pods\` option)` };
+}
 
 export interface BackendConfig {
   /** The zones served, lower-case with a trailing dot; the first is the cluster domain. */

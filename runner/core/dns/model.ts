@@ -5,6 +5,7 @@ export interface ObjectMeta {
   name?: string;
   namespace?: string;
   labels?: Record<string, string>;
+  annotations?: Record<string, string>;
   deletionTimestamp?: string;
 }
 
@@ -108,6 +109,15 @@ export function toDnsEndpoints(o: EndpointSliceLike): DnsEndpoints | undefined {
     }
   }
   return { name, namespace, index: `${service}.${namespace}`, ports, addresses };
+}
+
+const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/i;
+
+/** The endpoints controller's `endpoints.kubernetes.io/last-change-trigger-time` in ms since the epoch; undefined when absent or not RFC 3339. */
+export function lastChangeTriggerTime(o: EndpointSliceLike): number | undefined {
+  const v = o.metadata?.annotations?.['endpoints.kubernetes.io/last-change-trigger-time'];
+  const ms = v !== undefined && RFC3339.test(v) ? Date.parse(v) : NaN;
+  return Number.isNaN(ms) ? undefined : ms;
 }
 
 /** A running pod's IP, for `pods verified` (terminated and terminating pods do not count). */

@@ -70,7 +70,7 @@ describe('DNS server on loopback', { concurrency: false }, () => {
     assert.deepEqual((await q('10-244-1-5.testns.pod.cluster.local', 'A')).answer, ['10-244-1-5.testns.pod.cluster.local. 30 IN A 10.244.1.5']);
   });
 
-  test('negative answers: NXDOMAIN or NODATA with the zone SOA in authority', async () => {
+  test('negative answers: NXDOMAIN or NODATA with the zone SOA in authority, over UDP and TCP', async () => {
     const cases: [string, string, string][] = [
       ['nonexistent.testns.svc.cluster.local', 'A', 'NXDOMAIN'],
       ['svc1.testns.svc.cluster.local', 'AAAA', 'NOERROR'],
@@ -82,11 +82,15 @@ describe('DNS server on loopback', { concurrency: false }, () => {
       ['_nosuch._tcp.svc1.testns.svc.cluster.local', 'SRV', 'NXDOMAIN'],
       ['kubernetes.default.svc.cluster.local.testns.svc.cluster.local', 'A', 'NXDOMAIN'],
     ];
-    for (const [name, type, status] of cases) {
-      const r = await q(name, type);
-      assert.equal(r.status, status, `${name} ${type}`);
-      assert.deepEqual(r.answer, [], `${name} ${type}`);
-      assert.match(r.authority[0] ?? '', /^cluster\.local\. 30 IN SOA ns\.dns\.cluster\.local\. hostmaster\.cluster\.local\. \d+ 7200 1800 86400 30$/, `${name} ${type}`);
+    for (const t of ['+notcp', '+tcp']) {
+      for (const [name, type, status] of cases) {
+        const r = await q(name, type, t);
+        assert.equal(r.status, status, `${name} ${type} ${t}`);
+        assert.deepEqual(r.answer, [], `${name} ${type} ${t}`);
+        assert.ok(r.flags.includes('aa'), `${name} ${type} ${t}: authoritative`);
+        assert.match(r.raw, t === '+tcp' ? /;; SERVER: .*\(TCP\)/ : /;; SERVER: .*\(UDP\)/, `${name} ${type}: asked over ${t.slice(1)}`);
+        assert.match(r.authority[0] ?? '', /^cluster\.local\. 30 IN SOA ns\.dns\.cluster\.local\. hostmaster\.cluster\.local\. \d+ 7200 1800 86400 30$/, `${name} ${type} ${t}`);
+      }
     }
     assert.equal((await q('svc1.testns.svc.cluster.local', 'AXFR', '+tcp')).raw.includes('Transfer failed') || (await q('svc1.testns.svc.cluster.local', 'IXFR=1', '+notcp')).status === 'REFUSED', true);
   });

@@ -27,3 +27,33 @@ test('dns explain says how a name is read, which objects answer it, and why a ne
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /^svclab: cannot read state file .*missing\.json: no such file\n$/);
 });
+
+test('dns explain shows the CNAME an ExternalName answers with, and that the target\'s addresses come from upstream', async () => {
+  const state = join(await mkdtemp(join(tmpdir(), 'svclab-explain-')), 'state.json');
+  await writeFile(state, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+  for (const type of ['A', 'AAAA']) {
+    const r = await svclab(['dns', 'explain', 'external.testns.svc.cluster.local', type, '--state', state]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Object: +Service testns\/external: type ExternalName, externalName ext\.interwebs\.test/);
+    assert.match(r.stdout, new RegExp(`Result: +NOERROR — an ExternalName alias: this server answers with the CNAME external\\.testns\\.svc\\.cluster\\.local\\. → ext\\.interwebs\\.test\\. \\(TTL 30\\); the ${type} records of ext\\.interwebs\\.test\\. come from upstream resolution`));
+    assert.match(r.stdout, /;; ANSWER\nexternal\.testns\.svc\.cluster\.local\.\t30\tIN\tCNAME\text\.interwebs\.test\.\n$/);
+  }
+  const json = JSON.parse((await svclab(['dns', 'explain', 'external.testns.svc.cluster.local', '--state', state, '--json'])).stdout);
+  assert.deepEqual(json.result.answer, ['external.testns.svc.cluster.local.\t30\tIN\tCNAME\text.interwebs.test.']);
+  assert.deepEqual(json.result.upstream, ['ext.interwebs.test. A']);
+});
+
+test('dns explain of a reverse name says which Service or endpoint the address belongs to', async () => {
+  const state = join(await mkdtemp(join(tmpdir(), 'svclab-explain-')), 'state.json');
+  await writeFile(state, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+  const ptr = (name: string) => svclab(['dns', 'explain', name, 'PTR', '--state', state]);
+  const clusterIP = await ptr('1.0.0.10.in-addr.arpa');
+  assert.match(clusterIP.stdout, /Object: +Service testns\/svc1: clusterIP 10\.0\.0\.1; the PTR names this Service\n/);
+  assert.match(clusterIP.stdout, /;; ANSWER\n1\.0\.0\.10\.in-addr\.arpa\.\t30\tIN\tPTR\tsvc1\.testns\.svc\.cluster\.local\.\n/);
+  const endpoint = await ptr('3.0.0.172.in-addr.arpa');
+  assert.match(endpoint.stdout, /Object: +EndpointSlice testns\/hdls1-1: endpoint 172\.0\.0\.3 \(dup-name\) of Service testns\/hdls1; the PTR names this endpoint\n/);
+  const v6 = await ptr('1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.c.b.a.4.3.2.1.ip6.arpa');
+  assert.match(v6.stdout, /Object: +Service testns\/svc6: clusterIP 1234:abcd::1; the PTR names this Service\n/);
+  const unknown = await ptr('9.9.9.9.in-addr.arpa');
+  assert.match(unknown.stdout, /Object: +Address 9\.9\.9\.9: no Service has this ClusterIP and no ready endpoint has this address\nResult: +forwarded — no cluster data for this reverse name/);
+});
