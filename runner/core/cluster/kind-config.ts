@@ -34,6 +34,18 @@ export const LEAN_STATIC_POD_PATCHES: Record<string, string> = {
 };
 
 /**
+ * kube-controller-manager's controllers in a lean cluster: kubeadm's `*,bootstrapsigner,tokencleaner`
+ * without those of volumes (no lab uses one; the attach-detach reconciler alone wakes every
+ * 100 ms), of autoscaling, of dynamic resource allocation and of storage version migration.
+ */
+export const LEAN_CONTROLLERS = [
+  '*',
+  'bootstrapsigner',
+  'tokencleaner',
+  ...['persistentvolume-attach-detach', 'persistentvolume-binder', 'persistentvolume-expander', 'persistentvolume-protection', 'persistentvolumeclaim-protection', 'ephemeral-volume', 'volumeattributesclass-protection', 'horizontal-pod-autoscaler', 'resourceclaim', 'device-taint-eviction', 'storage-version-migrator'].map((c) => `-${c}-controller`),
+].join(',');
+
+/**
  * The lean profile's kubeadm patches (kind merges them into the kubeadm config it
  * generates, as JSON merge patches: the maps below add to kind's own extraArgs; the
  * KubeletConfiguration patch reaches every node's kubelet). Only work a one-control-plane
@@ -41,6 +53,7 @@ export const LEAN_STATIC_POD_PATCHES: Record<string, string> = {
  * bench/classroom/README.md ("The lean profile"): about 1.3 points of one core of 16.
  * - the API server's readiness probe every 10 s instead of every second
  *   (LEAN_STATIC_POD_PATCHES, kept in the lab node image).
+ * - kube-controller-manager without the controllers no lab needs (LEAN_CONTROLLERS).
  * - kube-controller-manager and kube-scheduler without leader election: there is one
  *   control plane, so nobody to elect, and each of them otherwise renews its Lease in
  *   kube-system every 2 s (a write through the API server to etcd).
@@ -60,6 +73,7 @@ export const LEAN_PATCHES = [
     'controllerManager:',
     '  extraArgs:',
     '    leader-elect: "false"',
+    `    controllers: "${LEAN_CONTROLLERS}"`,
     'scheduler:',
     '  extraArgs:',
     '    leader-elect: "false"',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { componentProfile, defaultSpec, dnsServiceIP, LEAN_STATIC_POD_PATCHES, LEAN_STATIC_POD_PATCHES_DIR, renderKindConfig, validateClusterName, validateWorkers } from '../../../runner/core/cluster/kind-config.ts';
+import { componentProfile, defaultSpec, LEAN_CONTROLLERS, dnsServiceIP, LEAN_STATIC_POD_PATCHES, LEAN_STATIC_POD_PATCHES_DIR, renderKindConfig, validateClusterName, validateWorkers } from '../../../runner/core/cluster/kind-config.ts';
 import { parseManifest, renderTemplate } from '../../../runner/cluster/manifests.ts';
 import { parse } from 'yaml';
 
@@ -55,11 +55,13 @@ test('the lean profile adds kubeadm patches: the API server probed every 10 s, n
   // and no apiVersion, so that kind matches the kubeadm config whichever version it generates.
   assert.deepEqual(cluster, {
     kind: 'ClusterConfiguration',
-    controllerManager: { extraArgs: { 'leader-elect': 'false' } },
+    controllerManager: { extraArgs: { 'leader-elect': 'false', controllers: LEAN_CONTROLLERS } },
     scheduler: { extraArgs: { 'leader-elect': 'false' } },
   });
   const kubelet = patches.find((p) => p.kind === 'KubeletConfiguration');
   assert.deepEqual(kubelet, { kind: 'KubeletConfiguration', localStorageCapacityIsolation: false });
+  // kubeadm's own controllers stay; the volume controllers go.
+  assert.match(LEAN_CONTROLLERS, /^\*,bootstrapsigner,tokencleaner,-persistentvolume-attach-detach-controller,/);
   // kubeadm reads the static pod patches from the lab node image's directory.
   assert.deepEqual(patches.filter((p) => p.patches), [{ kind: 'InitConfiguration', patches: { directory: LEAN_STATIC_POD_PATCHES_DIR } }]);
   assert.deepEqual(parse(LEAN_STATIC_POD_PATCHES['kube-apiserver+strategic.yaml']!), { spec: { containers: [{ name: 'kube-apiserver', readinessProbe: { periodSeconds: 10 } }] } });
