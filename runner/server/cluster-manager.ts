@@ -73,6 +73,11 @@ export class ClusterManager {
     return this.state;
   }
 
+  /** Marks the cluster broken with a reason (one that could not be made, e.g. refused by admission). */
+  fail(message: string): void {
+    if (!this.starting) this.set('broken', message);
+  }
+
   /** Starts `cluster up` in the background (once); progress goes out as events. */
   up(): Promise<void> {
     this.starting ??= (async () => {

@@ -279,8 +279,14 @@ export function classroomRoutes(d: ClassroomDeps): { routes: Route[]; sockets: S
               d.log(`recreate ${l.cluster}: delete failed: ${oneLine(err)}`);
             }
             const admit = await d.provisioner.admit(0);
-            if (admit.ok) d.provisioner.reserve(l.cluster, admit.host);
-            await env.cluster.up();
+            if (admit.ok) {
+              d.provisioner.reserve(l.cluster, admit.host);
+              await env.cluster.up();
+            } else {
+              // Admission counts the cluster just deleted as gone: no room means no room.
+              d.log(`recreate ${l.cluster}: not made: ${admit.reason}`);
+              env.cluster.fail(`the lab cluster was deleted but not made again: ${admit.reason}`);
+            }
             pushLearner(l);
           })();
           await store.logEvent('recreate', {}, { classId: c.id, learnerId: l.id });
