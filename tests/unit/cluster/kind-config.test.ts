@@ -63,9 +63,12 @@ test('the lean profile adds kubeadm patches: the API server probed every 10 s, n
   // kubeadm's own controllers stay; the volume controllers go.
   assert.match(LEAN_CONTROLLERS, /^\*,bootstrapsigner,tokencleaner,-persistentvolume-attach-detach-controller,/);
   // kubeadm reads the static pod patches from the lab node image's directory.
-  assert.deepEqual(patches.filter((p) => p.patches), [{ kind: 'InitConfiguration', patches: { directory: LEAN_STATIC_POD_PATCHES_DIR } }]);
+  const kubeletArgs = { kubeletExtraArgs: { 'housekeeping-interval': '60s' } };
+  assert.deepEqual(patches.filter((p) => p.patches), [{ kind: 'InitConfiguration', patches: { directory: LEAN_STATIC_POD_PATCHES_DIR }, nodeRegistration: kubeletArgs }]);
+  // Every node's kubelet, the control plane's (init) and the workers' (join).
+  assert.deepEqual(patches.find((p) => p.kind === 'JoinConfiguration'), { kind: 'JoinConfiguration', nodeRegistration: kubeletArgs });
   assert.deepEqual(parse(LEAN_STATIC_POD_PATCHES['kube-apiserver+strategic.yaml']!), { spec: { containers: [{ name: 'kube-apiserver', readinessProbe: { periodSeconds: 10 } }] } });
-  assert.equal(patches.length, 4);
+  assert.equal(patches.length, 5);
   assert.deepEqual(cfg.nodes.map((n: { role: string }) => n.role), ['control-plane', 'worker', 'worker']);
 });
 
