@@ -6,6 +6,7 @@ import { oneLine } from '../../runner/errors.ts';
 import { loadKubeConfig } from '../../runner/kube/client.ts';
 import { nodeNetwork, runController } from '../../runner/lb/controller.ts';
 import { parseDuration } from '../../runner/core/duration.ts';
+import { parseArgs } from 'node:util';
 
 const fail = (msg: string): never => {
   console.error(`lb-controller: ${msg}`);
@@ -16,21 +17,24 @@ const nodeName = process.env.NODE_NAME || fail('NODE_NAME is not set (the Daemon
 const identity = process.env.POD_NAME || fail('POD_NAME is not set (the DaemonSet passes it from metadata.name)');
 const nodeIP = process.env.NODE_IP || fail('NODE_IP is not set (the DaemonSet passes it from status.hostIP)');
 
-/** kube-controller-manager's leader election flags (--leader-elect-lease-duration=15s …), in ms. */
-function leaderElectFlag(name: string, fallbackMs: number): number {
-  const prefix = `--leader-elect-${name}=`;
-  const raw = process.argv.slice(2).find((a) => a.startsWith(prefix))?.slice(prefix.length);
-  if (raw === undefined) return fallbackMs;
+// kube-controller-manager's leader election flags; runController's defaults are its too (15s, 10s, 2s).
+const LEADER_ELECT = ['lease-duration', 'renew-deadline', 'retry-period'] as const;
+let flags: Partial<Record<(typeof LEADER_ELECT)[number], string>>;
+try {
+  const { values } = parseArgs({ options: Object.fromEntries(LEADER_ELECT.map((f) => [`leader-elect-${f}`, { type: 'string' as const }])), strict: true });
+  flags = Object.fromEntries(LEADER_ELECT.map((f) => [f, values[`leader-elect-${f}`] as string | undefined]));
+} catch (err) {
+  fail(`${(err as Error).message.split('\n')[0]} (the flags are ${LEADER_ELECT.map((f) => `--leader-elect-${f}`).join(', ')})`);
+}
+const durationMs = (f: (typeof LEADER_ELECT)[number]): number | undefined => {
+  const raw = flags[f];
+  if (raw === undefined) return undefined;
   const ms = parseDuration(raw);
-  return ms && ms > 0 ? ms : fail(`invalid ${prefix}${raw}: give a duration such as 15s`);
-}
-for (const a of process.argv.slice(2)) {
-  if (!/^--leader-elect-(lease-duration|renew-deadline|retry-period)=/.test(a)) fail(`unknown argument "${a}": the flags are --leader-elect-lease-duration, --leader-elect-renew-deadline and --leader-elect-retry-period`);
-}
-const leaseDurationMs = leaderElectFlag('lease-duration', 15_000);
-const renewDeadlineMs = leaderElectFlag('renew-deadline', 10_000);
-const retryPeriodMs = leaderElectFlag('retry-period', 2_000);
-if (!(retryPeriodMs < renewDeadlineMs && renewDeadlineMs < leaseDurationMs)) fail('the leader election flags need retry-period < renew-deadline < lease-duration');
+  return ms && ms > 0 ? ms : fail(`invalid --leader-elect-${f}=${raw}: give a duration such as 15s`);
+};
+const leaseDurationMs = durationMs('lease-duration');
+const renewDeadlineMs = durationMs('renew-deadline');
+const retryPeriodMs = durationMs('retry-period');
 
 try {
   const net = await nodeNetwork(nodeIP);
@@ -45,7 +49,7 @@ try {
     pool = poolBlocks(subnet)[0] ?? fail(`the node network ${formatSubnet(subnet)} is too small for an address pool: set SVCLAB_LB_POOL to FIRST-LAST`);
   }
   if (!poolInSubnet(pool, subnet)) console.error(`lb-controller: warning: pool ${formatPool(pool)} is not inside the node network ${formatSubnet(subnet)}; hosts on that network will not reach it`);
-  const stop = await runController(loadKubeConfig(), { nodeName, identity, pool, iface: net.iface, leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000), renewDeadlineMs, retryPeriodMs });
+  const stop = await runController(loadKubeConfig(), { nodeName, identity, pool, iface: net.iface, leaseDurationSeconds: leaseDurationMs && Math.ceil(leaseDurationMs / 1000), renewDeadlineMs, retryPeriodMs });
   let stopping = false;
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.on(sig, () => {

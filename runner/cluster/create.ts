@@ -66,7 +66,9 @@ export async function clusterUp(docker: Docker, opts: UpOptions): Promise<Cluste
   if (!fresh && opts.workers !== undefined && record!.workers !== opts.workers) {
     throw new UserError(`cluster "${name}" exists with ${record!.workers} workers, not ${opts.workers}: run 'svclab cluster down --name ${name}' first, or omit --workers`);
   }
-  if (!fresh && opts.lean && !(await madeLean(name))) {
+  // The lean profile is fixed when a cluster is made; an existing one keeps how it was made.
+  const lean = fresh ? !!opts.lean : await madeLean(name);
+  if (!fresh && opts.lean && !lean) {
     throw new UserError(`cluster "${name}" exists and was not made with --lean (the profile applies when a cluster is created): run 'svclab cluster down --name ${name}' first, or omit --lean`);
   }
 
@@ -78,8 +80,8 @@ export async function clusterUp(docker: Docker, opts: UpOptions): Promise<Cluste
   const images = await ensureImages(docker, { source, status, onLine: opts.onLine });
   if (opts.engine) await status.step(`Shipping the node image to ${opts.engine.host}`, () => shipImage(docker, opts.engine!.docker, images.nodeImage));
   const spec: ClusterSpec = fresh
-    ? { ...defaultSpec(name, opts.workers ?? 2), apiServerAddress: opts.engine ? apiServerAddressFor(opts.engine.host) : undefined, ...(opts.lean ? { lean: true } : {}) }
-    : { ...defaultSpec(name, record!.workers), podSubnet: record!.podSubnet, serviceSubnet: record!.serviceSubnet, ...((await madeLean(name)) ? { lean: true } : {}) };
+    ? { ...defaultSpec(name, opts.workers ?? 2), apiServerAddress: opts.engine ? apiServerAddressFor(opts.engine.host) : undefined, ...(lean ? { lean: true } : {}) }
+    : { ...defaultSpec(name, record!.workers), podSubnet: record!.podSubnet, serviceSubnet: record!.serviceSubnet, ...(lean ? { lean: true } : {}) };
 
   try {
     if (fresh) {

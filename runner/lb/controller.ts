@@ -61,6 +61,7 @@ export async function runController(kc: KubeConfig, opts: ControllerOptions): Pr
   const duration = opts.leaseDurationSeconds ?? 15;
   const renewDeadline = opts.renewDeadlineMs ?? 10_000;
   const retryPeriod = opts.retryPeriodMs ?? 2_000;
+  if (!(retryPeriod < renewDeadline && renewDeadline < duration * 1000)) throw new Error('the leader election flags need retry-period < renew-deadline < lease-duration');
   const core = kc.makeApiClient(CoreV1Api);
   const coord = kc.makeApiClient(CoordinationV1Api);
   const addrs = new NodeAddresses(opts.iface, opts.pool);
