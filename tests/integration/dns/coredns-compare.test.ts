@@ -18,7 +18,7 @@ import { controlPlaneUnavailable, startControlPlane, type ControlPlane } from '.
 import { dig, type DigResult } from '../../support/dig.ts';
 
 const COREDNS = goBinary('coredns');
-const skip = controlPlaneUnavailable() ?? (existsSync(COREDNS) ? undefined : `CoreDNS is not built (${COREDNS}): run 'svclab images build-offline'`);
+const skip = controlPlaneUnavailable() ?? (existsSync(COREDNS) ? undefined : `CoreDNS is not built (${COREDNS}): the DNS benchmark builds it from the Go module proxy (npx tsx bench/dns/qps.ts --servers coredns)`);
 const H = '127.0.0.1';
 
 const ns = (name: string) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
